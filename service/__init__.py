@@ -1,0 +1,85 @@
+"""healthcoop: international health cooperation news → grounded, normalized data.
+
+import healthcoop
+rec = healthcoop.extract(healthcoop.Article(id="002", text=..., published="2025-04-28"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from healthcoop.schemas import (
+    SCHEMA_VERSION,
+    Agreement,
+    Article,
+    ArticleExtraction,
+    Mechanism,
+    Meeting,
+    Official,
+    Party,
+    Provenance,
+    Span,
+)
+
+from .errors import (
+    ConfigError,
+    ExtractionError,
+    HealthcoopError,
+    InputError,
+    LLMError,
+    PromptError,
+)
+from .extract import Extractor
+from .llm_client import LLM
+from .settings import Settings, get_settings
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Agreement",
+    "Article",
+    "ArticleExtraction",
+    "ConfigError",
+    "ExtractionError",
+    "Extractor",
+    "HealthcoopError",
+    "InputError",
+    "LLM",
+    "LLMError",
+    "Meeting",
+    "Mechanism",
+    "Official",
+    "Party",
+    "PromptError",
+    "Provenance",
+    "Settings",
+    "Span",
+    "aextract",
+    "extract",
+    "extractor",
+]
+
+ArticleLike = Article | Mapping[str, Any] | str
+
+
+def extractor(settings: Settings | None = None, *, llm: LLM | None = None) -> Extractor:
+    """An Extractor for the settings (default: from the environment). With no endpoint set,
+    the embedded model is started on first use and stopped at exit."""
+    from .runtime import open_llm
+
+    settings = settings or get_settings()
+    return Extractor(llm or open_llm(settings), settings)
+
+
+def extract(
+    article: ArticleLike, *, settings: Settings | None = None, llm: LLM | None = None
+) -> ArticleExtraction:
+    """Extract one article into a grounded, normalized record (contract v1)."""
+    return extractor(settings, llm=llm).extract(article)
+
+
+async def aextract(
+    article: ArticleLike, *, settings: Settings | None = None, llm: LLM | None = None
+) -> ArticleExtraction:
+    """`extract`, for asyncio code."""
+    return await extractor(settings, llm=llm).aextract(article)

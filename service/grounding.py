@@ -1,0 +1,157 @@
+"""Grounding: finding each extracted item's evidence in the article, as character offsets.
+
+Alignment is tried exactly first, then on folded text (case, quotes, dashes, whitespace), then
+fuzzily with rapidfuzz; how a span was found is kept on the span (`Alignment`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rapidfuzz import fuzz
+
+from healthcoop.schemas import Alignment, Span
+
+_FOLD = str.maketrans(
+    {
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
+        "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
+        "\u00a0": " ", "\u2009": " ", "\u202f": " ",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Folded:
+    """A text folded for loose matching, with a map from each folded char to its source offset."""
+
+    text: str
+    index: tuple[int, ...]  # index[i] = offset in the source of folded char i; len = len(text)+1
+
+    def source_span(self, start: int, end: int) -> tuple[int, int]:
+        return self.index[start], self.index[end - 1] + 1 if end > start else self.index[start]
+
+
+def _fold_char(ch: str) -> str:
+    ch = ch.translate(_FOLD)
+    # strip accents so "Zafarqandí" meets "Zafarqandi"; keep non-Latin scripts as they are
+    decomposed = unicodedata.normalize("NFD", ch)
+    base = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return (base or ch).casefold()
+
+
+@lru_cache(maxsize=64)
+def fold(text: str) -> Folded:
+    """Fold case, accents, quotes and dashes; collapse whitespace runs to one space."""
+    out: list[str] = []
+    index: list[int] = []
+    in_space = False
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if in_space:
+                continue
+            in_space = True
+            out.append(" ")
+            index.append(i)
+            continue
+        in_space = False
+        for f in _fold_char(ch):
+            out.append(f)
+            index.append(i)
+    index.append(len(text))
+    return Folded("".join(out), tuple(index))
+
+
+def _bounded(text: str, start: int, end: int) -> bool:
+    """True when text[start:end] does not cut a word in two."""
+    before = text[start - 1] if start > 0 else " "
+    after = text[end] if end < len(text) else " "
+    return not (before.isalnum() and text[start].isalnum()) and not (
+        after.isalnum() and text[end - 1].isalnum()
+    )
+
+
+def _span(text: str, start: int, end: int, how: Alignment) -> Span:
+    return Span(start=start, end=end, text=text[start:end], alignment=how)
+
+
+def find_all(text: str, needle: str, *, whole_words: bool = True, limit: int = 50) -> list[Span]:
+    """Every exact, then every folded, occurrence of `needle` (repeated mentions all count)."""
+    needle = needle.strip()
+    if not needle:
+        return []
+    spans: list[Span] = []
+    for m in re.finditer(re.escape(needle), text):
+        if not whole_words or _bounded(text, m.start(), m.end()):
+            spans.append(_span(text, m.start(), m.end(), Alignment.exact))
+            if len(spans) >= limit:
+                return spans
+    if spans:
+        return spans
+    folded, key = fold(text), fold(needle).text.strip()
+    if not key:
+        return []
+    for m in re.finditer(re.escape(key), folded.text):
+        start, end = folded.source_span(m.start(), m.end())
+        if not whole_words or _bounded(text, start, end):
+            spans.append(_span(text, start, end, Alignment.normalized))
+            if len(spans) >= limit:
+                break
+    return spans
+
+
+def align(text: str, quote: str, *, threshold: float = 85.0) -> Span | None:
+    """The best single span for `quote`: exact, else folded, else fuzzy (score >= threshold)."""
+    quote = quote.strip()
+    if not quote:
+        return None
+    found = find_all(text, quote, whole_words=False, limit=1)
+    if found:
+        return found[0]
+    folded, key = fold(text), fold(quote).text.strip()
+    if len(key) < 4 or len(key) > len(folded.text):
+        return None
+    hit = fuzz.partial_ratio_alignment(key, folded.text, score_cutoff=threshold)
+    if hit is None or hit.dest_end <= hit.dest_start:
+        return None
+    start, end = folded.source_span(hit.dest_start, hit.dest_end)
+    start, end = _trim(text, start, end)
+    if end <= start:
+        return None
+    return _span(text, start, end, Alignment.fuzzy)
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def sentence_around(text: str, span: Span) -> Span:
+    """The sentence (or line) that holds `span`: the evidence a reader checks a fact against."""
+    start = max(text.rfind("\n", 0, span.start), _last_stop(text, span.start)) + 1
+    stops = [i for i in (text.find("\n", span.end), _next_stop(text, span.end)) if i != -1]
+    end = min(stops) if stops else len(text)
+    start, end = _trim(text, start, end)
+    return _span(text, start, end, span.alignment)
+
+
+_STOP = re.compile(r"[.!?](?=\s+[A-Z\"'\u201c\u2018(])")
+
+
+def _last_stop(text: str, before: int) -> int:
+    last = -1
+    for m in _STOP.finditer(text, max(0, before - 600), before):
+        last = m.start()
+    return last
+
+
+def _next_stop(text: str, after: int) -> int:
+    m = _STOP.search(text, after)
+    return m.start() + 1 if m else -1

@@ -1,0 +1,65 @@
+"""Settings from the environment (prefix HEALTHCOOP_); nothing else reads os.environ."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+InstructorMode = Literal["tools", "json", "json_schema", "md_json"]
+UngroundedPolicy = Literal["drop", "flag"]
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Unset `base_url` means: run the embedded model."""
+
+    model_config = SettingsConfigDict(env_prefix="HEALTHCOOP_", env_file=None, extra="ignore")
+
+    # --- the model endpoint (any OpenAI-compatible server) ---
+    base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1"
+    )
+    api_key: SecretStr | None = Field(default=None, description="API key for base_url")
+    model: str | None = Field(default=None, description="model name at the endpoint")
+    timeout: float = Field(default=120.0, gt=0, description="seconds per LLM request")
+    retries: int = Field(
+        default=2, ge=0, description="retries on transport errors (429, 5xx, timeouts)"
+    )
+    validation_retries: int = Field(
+        default=2, ge=0, description="re-asks when an answer fails validation"
+    )
+    mode: InstructorMode = Field(default="tools", description="how instructor asks for JSON")
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    max_tokens: int = Field(default=1024, gt=0, description="cap on tokens in one answer")
+
+    # --- the task ---
+    task: str = "health_cooperation"
+    prompt: str = Field(default="extract", description="prompt template name in prompts/")
+    max_chars: int = Field(default=50_000, gt=0, description="longest article text accepted")
+    ungrounded: UngroundedPolicy = Field(
+        default="drop", description="what to do with an item whose evidence is not in the text"
+    )
+    fuzzy_threshold: float = Field(default=85.0, ge=0, le=100)
+
+    # --- the embedded model (used when base_url is unset) ---
+    embedded_model: str = Field(default="qwen2.5-coder-1.5b", description="see `healthcoop models`")
+    embedded_threads: int = Field(default=2, gt=0)
+    embedded_ctx: int = Field(default=8192, gt=0)
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_cache_dir("healthcoop")),
+        description="where joined model weights and the result store live",
+    )
+
+    @property
+    def uses_embedded(self) -> bool:
+        return not self.base_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

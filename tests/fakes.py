@@ -1,0 +1,173 @@
+"""A local fake of an OpenAI-compatible chat server, for fault-injection tests and benchmarks.
+
+It answers every chat completion with a tool call (instructor's tools mode) carrying
+`arguments`, after `latency` seconds. Faults are injected by name, in order, one per request:
+`Fault.rate_limit(retry_after)`, `Fault.server_error()`, `Fault.garbage()`, `Fault.hang()`,
+`Fault.malformed_json()`; when the script runs out, requests succeed. This is a named fixture,
+not a recording: it stands in for a server only where a real one cannot be made to fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import uvicorn
+
+DEFAULT_ARGUMENTS = {"relevant": False}
+
+
+@dataclass(frozen=True)
+class Fault:
+    status: int = 200
+    body: str | None = None  # raw body to send instead of a valid completion
+    headers: tuple[tuple[str, str], ...] = ()
+    delay: float = 0.0  # seconds to wait before answering (longer than the client timeout)
+
+    @classmethod
+    def rate_limit(cls, retry_after: float = 1.0) -> Fault:
+        return cls(
+            status=429,
+            body=json.dumps({"error": {"message": "rate limited", "type": "rate_limit"}}),
+            headers=(("retry-after", f"{retry_after:g}"),),
+        )
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> Fault:
+        return cls(status=status, body=json.dumps({"error": {"message": "boom"}}))
+
+    @classmethod
+    def garbage(cls) -> Fault:
+        """HTTP 200 whose tool call arguments are not JSON at all."""
+        return cls(body="__garbage_arguments__")
+
+    @classmethod
+    def malformed_json(cls) -> Fault:
+        """HTTP 200 whose body is not JSON."""
+        return cls(body="{not json")
+
+    @classmethod
+    def hang(cls, seconds: float = 30.0) -> Fault:
+        return cls(delay=seconds)
+
+
+def completion(arguments: dict | str, *, model: str = "fake") -> dict:
+    args = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_0",
+                            "type": "function",
+                            "function": {"name": "answer", "arguments": args},
+                        }
+                    ],
+                },
+            }
+        ],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
+    }
+
+
+@dataclass
+class FakeOpenAI:
+    """ASGI app: POST /v1/chat/completions, GET /v1/models."""
+
+    latency: float = 0.0
+    arguments: dict | str = field(default_factory=lambda: dict(DEFAULT_ARGUMENTS))
+    faults: deque[Fault] = field(default_factory=deque)
+    requests: int = 0
+    bodies: list[dict] = field(default_factory=list)
+    keep_bodies: bool = False
+
+    def script(self, *faults: Fault) -> None:
+        self.faults.extend(faults)
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001 - ASGI
+        if scope["type"] == "lifespan":
+            while (msg := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": msg["type"] + ".complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b""
+        while True:
+            msg = await receive()
+            body += msg.get("body", b"")
+            if not msg.get("more_body"):
+                break
+        if scope["path"].endswith("/models"):
+            await _send(send, 200, json.dumps({"object": "list", "data": [{"id": "fake"}]}))
+            return
+        self.requests += 1
+        if self.keep_bodies:
+            with contextlib.suppress(ValueError):
+                self.bodies.append(json.loads(body))
+        fault = self.faults.popleft() if self.faults else None
+        await asyncio.sleep(self.latency + (fault.delay if fault else 0.0))
+        if fault is not None and fault.body == "__garbage_arguments__":
+            await _send(send, 200, json.dumps(completion("this is not JSON, sorry")))
+        elif fault is not None and (fault.status != 200 or fault.body is not None):
+            await _send(send, fault.status, fault.body or "", fault.headers)
+        else:
+            await _send(send, 200, json.dumps(completion(self.arguments)))
+
+
+async def _send(send, status: int, body: str, headers=()) -> None:  # noqa: ANN001 - ASGI
+    raw = body.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(raw)).encode()),
+                *((k.encode(), v.encode()) for k, v in headers),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": raw})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(app: FakeOpenAI) -> Iterator[str]:
+    """Run the fake on a loopback port in a thread; yields its base URL (…/v1)."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="error", lifespan="off", backlog=2048
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("fake OpenAI server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
