@@ -54,6 +54,18 @@ class Settings(BaseSettings):
         description="where joined model weights and the result store live",
     )
 
+    # --- HTTP service (healthcoop serve) ---
+    service_token: SecretStr | None = Field(
+        default=None, description="bearer token required on every route but /healthz"
+    )
+
+    # --- bulk runs (healthcoop annotate) ---
+    store: Path | None = Field(
+        default=None, description="SQLite result store; default: <cache_dir>/results.sqlite"
+    )
+
+    # --- evaluation (healthcoop eval) ---
+
     @property
     def uses_embedded(self) -> bool:
         return not self.base_url
