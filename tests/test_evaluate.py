@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from healthcoop.errors import InputError
 from healthcoop.evaluate import FIELDS, Report, match, person_score, score
@@ -465,3 +468,107 @@ def test_two_gold_records_for_one_article_are_refused():
 def test_a_prediction_line_with_an_unknown_status_is_refused():
     with pytest.raises(InputError, match="status"):
         score([gold()], [{"article_id": "a1", "status": "skipped"}])
+
+
+# ---------------------------------------------------------------- the command
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_eval_command_scores_a_predictions_file_as_json(tmp_path: Path):
+    from healthcoop.cli import app
+
+    gold_file = write_jsonl(
+        tmp_path / "gold.jsonl", [gold("a1", countries=["IRN", "RUS"]), gold("a2")]
+    )
+    predictions = write_jsonl(
+        tmp_path / "run.jsonl", [ok("a1", parties=[country("IRN"), country("RUS")]), error("a2")]
+    )
+    result = CliRunner().invoke(
+        app, ["eval", "--predictions", str(predictions), "--gold", str(gold_file), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["fields"]["countries"]["tp"] == 2
+    assert out["fields"]["relevance"] == {
+        "tp": 1, "fp": 0, "fn": 1, "precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3)
+    }  # fmt: skip
+    assert (out["ok"], out["errors"], out["missing"]) == (1, 1, 0)
+    assert "per_article" not in out
+
+
+def test_eval_command_prints_a_table_and_what_each_article_lost(tmp_path: Path):
+    from healthcoop.cli import app
+
+    gold_file = write_jsonl(tmp_path / "gold.jsonl", [gold("a1", countries=["IRN", "RUS"])])
+    predictions = write_jsonl(tmp_path / "run.jsonl", [ok("a1", parties=[country("IRN")])])
+    result = CliRunner().invoke(
+        app,
+        ["eval", "--predictions", str(predictions), "--gold", str(gold_file), "--per-article"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "micro (all fields)" in result.output
+    assert "countries" in result.output and "RUS" in result.output
+    assert "s/article" in result.output
+
+
+def test_eval_command_needs_articles_or_predictions(tmp_path: Path):
+    from healthcoop.cli import app
+
+    gold_file = write_jsonl(tmp_path / "gold.jsonl", [gold()])
+    result = CliRunner().invoke(app, ["eval", "--gold", str(gold_file)])
+    assert result.exit_code == 2
+
+
+def test_eval_command_with_a_missing_file_is_a_usage_error(tmp_path: Path):
+    from healthcoop.cli import app
+
+    result = CliRunner().invoke(
+        app, ["eval", "--predictions", str(tmp_path / "nope.jsonl"), "--gold", "nope"]
+    )
+    assert result.exit_code == 2
+    assert "no such" in result.output
+
+
+def test_eval_command_extracts_saves_a_rescorable_run_and_exits_1_on_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import healthcoop
+    from healthcoop.cli import app
+    from healthcoop.errors import LLMError
+
+    class FakeExtractor:
+        def extract(self, article: dict[str, Any]) -> healthcoop.ArticleExtraction:
+            if article["id"] == "a2":
+                raise LLMError("endpoint refused the connection", retryable=True)
+            return healthcoop.ArticleExtraction.model_validate(
+                record(article["id"], parties=[country("IRN", "Iran")])
+            )
+
+    monkeypatch.setattr(healthcoop, "extractor", lambda settings=None, **kw: FakeExtractor())
+    articles = write_jsonl(
+        tmp_path / "articles.jsonl",
+        [{"id": "a1", "text": "Iran and Russia."}, {"id": "a2", "text": "Qatar."}],
+    )
+    gold_file = write_jsonl(
+        tmp_path / "gold.jsonl", [gold("a1", countries=["IRN"]), gold("a2", countries=["QAT"])]
+    )
+    saved = tmp_path / "results.jsonl"
+    args = ["eval", "--articles", str(articles), "--gold", str(gold_file), "--json"]
+    run = CliRunner().invoke(app, [*args, "--save", str(saved)])
+    assert run.exit_code == 1
+    lines = [json.loads(line) for line in saved.read_text().splitlines()]
+    assert [(x["article_id"], x["status"]) for x in lines] == [("a1", "ok"), ("a2", "error")]
+    assert lines[1]["error"]["type"] == "llm_error"
+
+    again = CliRunner().invoke(
+        app, ["eval", "--predictions", str(saved), "--gold", str(gold_file), "--json"]
+    )
+    assert again.exit_code == 0
+    assert (
+        json.loads(again.output)["fields"]["countries"]
+        == json.loads(run.stdout[run.stdout.index("{") :])["fields"]["countries"]
+    )
