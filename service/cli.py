@@ -130,11 +130,11 @@ def models() -> None:
 def list_prompts() -> None:
     """List the prompt templates and their versions."""
     from . import prompting
-    from .extract import Extractor
+    from .extract import prompt_version
 
     for name in prompting.available():
         t = prompting.load(name)
-        typer.echo(f"{name:20} {t.version(Extractor.response_model_for(name))}")
+        typer.echo(f"{name:20} {prompt_version(name)}  strategy={t.strategy}")
 
 
 def _read_jsonl(path: Path, what: str) -> list[dict]:
