@@ -168,7 +168,19 @@ _MECH_PROPOSED = re.compile(
 )
 
 
+# "agreed to set up" is a plan, though "set up" alone would read as done
+_TO_BE_SET_UP = re.compile(
+    r"\b(?:agreed|decided|plan\w*|propos\w*|suggest\w*|want\w*|intend\w*|need\w*|call\w*|"
+    r"aim\w*|seek\w*|hope\w*)\s+(?:to|for)\s+(?:the\s+)?(?:set\w*\s+up|establish\w*|form\w*|creat\w*|"
+    r"launch\w*)|\bto\s+be\s+(?:set\s+up|established|formed|created|launched)|"
+    r"\bwill\s+(?:be\s+)?(?:set\s+up|establish\w*|form\w*|creat\w*|launch\w*)",
+    re.IGNORECASE,
+)
+
+
 def mechanism_status_cue(sentence: str) -> MechanismStatus | None:
+    if _TO_BE_SET_UP.search(sentence):
+        return MechanismStatus.proposed
     established = bool(_ESTABLISHED.search(sentence))
     proposed = bool(_MECH_PROPOSED.search(sentence))
     if established != proposed:

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from healthcoop.candidates import find_candidates, find_dates, find_parties, find_people
+from healthcoop.schemas import Area, PartyKind
+
+TEXT = (
+    "MOSCOW, May 5 (TASS) – Iran's Health Minister Karim Rahimi met Russian deputy health "
+    "minister Anna Volkova on Monday on the sidelines of a Shanghai Cooperation Organisation "
+    "meeting in Xi'an, China. The director general of the World Health Organization, "
+    "Dr. Tedros Adhanom Ghebreyesus, joined them. The two sides agreed to set up a joint "
+    "working group on communicable diseases and said a memorandum of understanding on "
+    "medical education will be signed soon. Rahimi thanked Volkova."
+)
+
+
+def test_parties_are_found_by_name_demonym_and_organization_with_spans():
+    parties = {p.code: p for p in find_parties(TEXT)}
+    assert set(parties) == {"IRN", "RUS", "SCO", "CHN", "WHO"}
+    assert parties["WHO"].kind is PartyKind.organization
+    for p in parties.values():
+        for span in p.mentions:
+            assert TEXT[span.start : span.end] == span.text
+    # "Shanghai" inside the organization's name is not China
+    assert all("Shanghai" not in s.text for s in parties["CHN"].mentions)
+
+
+def test_people_are_found_with_titles_and_the_party_their_title_names():
+    people = {p.name: p for p in find_people(TEXT)}
+    assert set(people) == {"Karim Rahimi", "Anna Volkova", "Tedros Adhanom Ghebreyesus"}
+    assert people["Anna Volkova"].hint == "RUS"
+    assert people["Karim Rahimi"].title == "Iran's Health Minister"
+    assert people["Karim Rahimi"].hint == "IRN"
+    assert people["Tedros Adhanom Ghebreyesus"].hint == "WHO"
+    # a surname alone later in the text is another mention of the same person
+    assert [s.text for s in people["Karim Rahimi"].mentions] == ["Karim Rahimi", "Rahimi"]
+
+
+def test_titles_and_places_are_not_mistaken_for_people():
+    names = {p.name for p in find_people("Prime Minister Keith Rowley visited Abu Dhabi.")}
+    assert names == {"Keith Rowley"}
+
+
+def test_a_names_key_is_its_surname_unless_two_people_share_it():
+    people = find_people("Minister Ali Rezaei met Deputy Minister Hassan Rezaei and Jane Smith.")
+    assert sorted(p.key for p in people) == ["Ali Rezaei", "Hassan Rezaei", "Smith"]
+
+
+def test_non_latin_names_do_not_crash_the_finder_and_latin_ones_around_them_are_found():
+    people = find_people("Министр Михаил Мурашко met Minister Karim Rahimi in Tehran.")
+    assert "Karim Rahimi" in {p.name for p in people}
+
+
+def test_dateline_dates_are_not_meeting_date_candidates_and_weekdays_resolve():
+    dates = {d.label: d for d in find_dates(TEXT, dt.date(2025, 5, 7))}
+    assert "May 5" not in dates  # the dateline: when the story was filed
+    assert dates["Monday"].range.start == dt.date(2025, 5, 5)
+
+
+def test_instrument_mechanism_and_area_cues_come_with_their_sentence():
+    c = find_candidates(TEXT, dt.date(2025, 5, 7))
+    assert [i.kind for i in c.instruments] == ["mou"]
+    assert [m.kind for m in c.mechanisms] == ["working_group"]
+    mou = c.instruments[0]
+    assert TEXT[mou.sentence.start : mou.sentence.end] == mou.sentence.text
+    assert "will be signed soon" in mou.sentence.text
+    assert {Area.communicable_diseases, Area.education_training} <= set(c.areas)
+
+
+def test_places_include_cities_with_their_country():
+    c = find_candidates(TEXT)
+    places = {p.label: p.country for p in c.places}
+    assert places["Xi'an"] == "CHN"
+    assert "Shanghai" not in places
