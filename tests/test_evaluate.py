@@ -572,3 +572,25 @@ def test_eval_command_extracts_saves_a_rescorable_run_and_exits_1_on_failures(
         json.loads(again.output)["fields"]["countries"]
         == json.loads(run.stdout[run.stdout.index("{") :])["fields"]["countries"]
     )
+
+
+def test_an_organization_code_outside_the_contract_gazetteer_scores_like_a_gold_question_name():
+    from healthcoop.evaluate import predicted_facts
+    from healthcoop.schemas import ArticleExtraction
+
+    record = ArticleExtraction.model_validate(
+        {
+            "article_id": "x",
+            "relevant": True,
+            "parties": [
+                {"name": "COVAX", "kind": "organization", "code": "COVAX"},
+                {"name": "WHO", "kind": "organization", "code": "WHO"},
+            ],
+            "agreements": [{"instrument": "mou", "status": "signed", "parties": ["COVAX", "WHO"]}],
+            "provenance": {"task": "t", "prompt_version": "p", "model": "m",
+                           "input_sha256": "0", "created_at": "2025-01-01T00:00:00Z"},
+        }
+    )  # fmt: skip
+    facts = predicted_facts(record)
+    assert set(facts.organizations) == {"?COVAX", "WHO"}
+    assert set(facts.agreements[0].parties) == {"?COVAX", "WHO"}
