@@ -25,7 +25,7 @@ from .candidates import Candidates, find_candidates
 from .errors import InputError, PromptError
 from .llm_client import LLM, Completion, Message
 from .settings import Settings, get_settings
-from .text import clean_text
+from .text import clean_text, decode
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,12 @@ class Prepared:
         return Source(a.id or "", self.text, a.published, self.changed)
 
 
-def to_article(value: Article | Mapping[str, Any] | str) -> Article:
-    """Accept an Article, its JSON-like dict, or bare text."""
+def to_article(value: Article | Mapping[str, Any] | str | bytes) -> Article:
+    """Accept an Article, its JSON-like dict, bare text, or UTF-8 bytes."""
     if isinstance(value, Article):
         return value
+    if isinstance(value, (bytes, bytearray)):
+        value = decode(bytes(value), what="article text")
     try:
         if isinstance(value, str):
             return Article(text=value)
