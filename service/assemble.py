@@ -348,6 +348,23 @@ _MEETING_WORDS = re.compile(
 )
 
 
+_SEPARATE_MEETINGS = re.compile(
+    r"\b(?:separate(?:ly)?|bilateral|side|sideline)\s+(?:\w+\s+)?(?:meetings?|talks|discussions)\b|"
+    r"\bmet\s+separately\b|\bseparate(?:ly)?\b[^.]{0,40}\bmet\b",
+    re.IGNORECASE,
+)
+
+
+def _split_bilaterals(codes: list[str], c: Candidates, text: str) -> list[list[str]]:
+    """Annotation rule 5: separate bilateral meetings at one event are separate meetings. When
+    the text speaks of separate or bilateral meetings, a meeting the model gave with three or
+    more parties becomes one per partner of the most-mentioned party."""
+    if len(codes) < 3 or not _SEPARATE_MEETINGS.search(text):
+        return [codes]
+    hub = max(codes, key=lambda code: len(p.mentions) if (p := c.party(code)) else 0)
+    return [[hub, other] for other in codes if other != hub]
+
+
 def _value(v: Any) -> str:
     return str(getattr(v, "value", v))
 
@@ -410,8 +427,12 @@ def assemble_answer(
     date_of = {d.label: d for d in c.dates}
     place_of = {p.label: p for p in c.places}
     meetings: list[Meeting] = []
-    for m in getattr(answer, "meetings", []):
-        member_codes = codes(getattr(m, "with", []))
+    asked = [
+        (group, m)
+        for m in getattr(answer, "meetings", [])
+        for group in _split_bilaterals(codes(getattr(m, "with", [])), c, text)
+    ]
+    for member_codes, m in asked:
         if not member_codes:
             continue
         date = date_of.get(_value(getattr(m, "date", NONE)))

@@ -511,6 +511,10 @@ _VERB = re.compile(
 )
 
 
+def _names_party(word: str) -> bool:
+    return bool(country_index().lookup(word) or organization_index().lookup(word))
+
+
 def _is_place_or_party(name: str) -> bool:
     return bool(
         country_index().lookup(name)
@@ -587,8 +591,8 @@ def find_people(text: str) -> list[PersonCandidate]:
             if name.endswith(("'s", "\u2019s")):
                 name = name[:-2]
             end = start + len(name)
-            if _is_place_or_party(name) or any(_is_place_or_party(w) for w in name.split()):
-                continue
+            if _is_place_or_party(name) or any(_names_party(w) for w in name.split()):
+                continue  # "Abu Dhabi", "Iran Health" — but a city in a name is fine: Riyadh Abdul
             if name not in people:
                 title = _title_before(text, start) or _title_after(text, end)
                 people[name] = PersonCandidate(name, key="", title=title, hint=_party_in(title))
@@ -663,7 +667,7 @@ def find_places(text: str, parties: list[PartyCandidate]) -> list[PlaceCandidate
 # ---------------------------------------------------------------- cue words
 
 _INSTRUMENT_CUES: dict[Instrument, str] = {
-    Instrument.mou: r"memorand(?:um|a)\s+of\s+(?:understanding|cooperation)|MoUs?|MOUs?|memorand(?:um|a)",
+    Instrument.mou: r"memorand(?:um|a|ums)\s+of\s+(?:understanding|cooperation)|MoUs?|MOUs?|memorand(?:um|a|ums)",
     Instrument.treaty: r"treat(?:y|ies)",
     Instrument.protocol: r"protocols?",
     Instrument.action_plan: r"action\s+plans?|plan\s+of\s+action|road\s?maps?|joint\s+plan",
@@ -682,7 +686,7 @@ _MECHANISM_CUES: dict[MechanismKind, str] = {
 
 # Cues per health area (annotation guide, rule 8).
 _AREA_CUES: dict[Area, str] = {
-    Area.communicable_diseases: r"communicable\s+diseases?|infectious|contagious|epidemic|outbreaks?|surveillance|tuberculosis|\bTB\b|malaria|HIV|AIDS|hepatitis|cholera|polio|measles|ebola|covid|coronavirus|pandemic|dengue|mpox|monkeypox|influenza|antimicrobial|One\s+Health|early\s+detection",
+    Area.communicable_diseases: r"(?<!non-)(?<!non )(?<!non)communicable(?:\s+diseases?|(?=\s+(?:and|&|or)\s+non))|infectious|contagious|epidemic|outbreaks?|surveillance|tuberculosis|\bTB\b|malaria|HIV|AIDS|hepatitis|cholera|polio|measles|ebola|covid|coronavirus|pandemic|dengue|mpox|monkeypox|influenza|antimicrobial|One\s+Health|early\s+detection",
     Area.noncommunicable_diseases: r"non-?\s?communicable|\bNCDs?\b|cancer|oncolog\w*|diabet\w*|cardio\w*|heart\s+disease|hypertension|chronic\s+diseases?",
     Area.vaccines: r"vaccin\w*|immuni[sz]\w*|COVAX",
     Area.pharmaceuticals: r"pharmac\w*|medicines?\b|drugs?\b|medicinal",
@@ -709,12 +713,12 @@ def _compiled() -> tuple[dict, dict, dict]:
     return comp(_INSTRUMENT_CUES), comp(_MECHANISM_CUES), comp(_AREA_CUES)
 
 
-def _cues(text: str, patterns: dict) -> list[Cue]:
+def _cues(text: str, patterns: dict, *, overlap: bool = False) -> list[Cue]:
     out: list[Cue] = []
     taken: list[tuple[int, int]] = []
     for kind, pattern in patterns.items():
         for m in pattern.finditer(text):
-            if any(s < m.end() and m.start() < e for s, e in taken):
+            if not overlap and any(s < m.end() and m.start() < e for s, e in taken):
                 continue  # "memorandum of understanding" already counted as an MoU
             taken.append((m.start(), m.end()))
             span = Span(start=m.start(), end=m.end(), text=m.group(0))
@@ -727,7 +731,7 @@ def find_candidates(text: str, published: dt.date | None = None) -> Candidates:
     instruments, mechanisms, areas = _compiled()
     parties = find_parties(text)
     area_cues: dict[Area, list[Cue]] = {}
-    for cue in _cues(text, areas):
+    for cue in _cues(text, areas, overlap=True):
         area_cues.setdefault(Area(cue.kind), []).append(cue)
     return Candidates(
         parties=parties,

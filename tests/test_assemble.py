@@ -123,3 +123,21 @@ def test_drafted_names_normalize_to_codes_and_honorifics_are_stripped():
     rec = assemble_draft(draft, SRC, settings=Settings(), provenance=PROVENANCE)
     assert {p.code for p in rec.parties} == {"IRN", "QAT"}
     assert rec.officials[0].name == "Karim Rahimi" and rec.officials[0].party == "IRN"
+
+
+def test_separate_bilateral_meetings_given_as_one_are_split_around_the_host_party():
+    text = (
+        "Iran's Health Minister Karim Rahimi held separate meetings with Qatar's minister Laila "
+        "Al-Mansouri and Iraq's minister Omar Hadi in Doha. Iran and Qatar discussed vaccines; "
+        "Iran and Iraq discussed hospitals. Iran hopes to expand ties."
+    )
+    c = find_candidates(text, PUBLISHED)
+    answer = answer_model(c).model_validate(
+        {"relevant": True, "people": {"Rahimi": "Iran", "Al-Mansouri": "Qatar", "Hadi": "Iraq"},
+         "parties": ["Iran", "Qatar", "Iraq"],
+         "meetings": [{"with": ["Iran", "Qatar", "Iraq"], "place": "Doha"}]}
+    )  # fmt: skip
+    src = Source("s", text, PUBLISHED, changed=False)
+    rec = assemble_answer(answer, c, src, settings=Settings(), provenance=PROVENANCE)
+    assert sorted(m.parties for m in rec.meetings) == [["IRN", "IRQ"], ["IRN", "QAT"]]
+    assert all(m.location.country == "QAT" for m in rec.meetings)

@@ -73,3 +73,17 @@ def test_places_include_cities_with_their_country():
     places = {p.label: p.country for p in c.places}
     assert places["Xi'an"] == "CHN"
     assert "Shanghai" not in places
+
+
+def test_communicable_and_non_communicable_are_two_areas_and_not_confused():
+    c = find_candidates("They discussed communicable and non-communicable diseases.")
+    assert {Area.communicable_diseases, Area.noncommunicable_diseases} <= set(c.areas)
+    c = find_candidates("They discussed non-communicable diseases.")
+    assert Area.communicable_diseases not in c.areas
+
+
+def test_plural_memorandums_and_a_city_as_a_first_name_are_recognised():
+    text = "Deputy minister Riyadh Abdul Amir said two memorandums of understanding are ready."
+    c = find_candidates(text)
+    assert [p.name for p in c.people] == ["Riyadh Abdul Amir"]
+    assert [i.kind for i in c.instruments] == ["mou"]
