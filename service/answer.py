@@ -21,11 +21,17 @@ from .candidates import Candidates
 NONE = "none"
 
 
-def _strip_titles(node: Any) -> Any:
+def _strip_noise(node: Any) -> Any:
+    """Drop what neither the model nor the grammar needs: titles, defaults, and the type
+    beside an enum (the enum says it all)."""
     if isinstance(node, dict):
-        return {k: _strip_titles(v) for k, v in node.items() if k != "title"}
+        return {
+            k: _strip_noise(v)
+            for k, v in node.items()
+            if k not in ("title", "default") and not (k == "type" and "enum" in node)
+        }
     if isinstance(node, list):
-        return [_strip_titles(v) for v in node]
+        return [_strip_noise(v) for v in node]
     return node
 
 
@@ -51,7 +57,7 @@ class Compact(BaseModel):
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         schema = super().model_json_schema(*args, **kwargs)
         defs = schema.get("$defs", {})
-        compact = _strip_titles(_inline_models(schema, defs))
+        compact = _strip_noise(_inline_models(schema, defs))
         if defs:
             compact["$defs"] = {k: v for k, v in compact["$defs"].items() if "enum" in v}
         compact["title"] = cls.__name__  # instructor names the tool after it
