@@ -80,11 +80,11 @@ class NotReady(HealthcoopError):
 
 
 class RouteError(HealthcoopError):
-    """No such route (404) or method (405)."""
+    """No such route (404) or method (405), or another refusal by the HTTP layer itself."""
 
     def __init__(self, message: str, *, status: int, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.type = "not_found" if status == 404 else "method_not_allowed"
+        self.type = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
         self.status = status
         self.headers = headers or {}
 
@@ -157,6 +157,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, RequestValidationError):
             exc = _from_validation(exc)
+        elif isinstance(exc, StarletteHTTPException) and exc.status_code == 400:
+            # the body could not be parsed at all (e.g. not UTF-8): invalid input like any other
+            problem = {"field": "body", "message": str(exc.detail)}
+            exc = InvalidRequest(f"invalid request: {exc.detail}", problems=[problem])
         elif isinstance(exc, StarletteHTTPException):
             message = "no such route" if exc.status_code == 404 else str(exc.detail)
             exc = RouteError(message, status=exc.status_code, headers=exc.headers)

@@ -172,6 +172,13 @@ async def test_a_body_that_is_not_json_is_422_not_500(api):
     assert_error(response, 422, "input_error")
 
 
+async def test_a_body_that_is_not_utf8_is_422_on_the_body(api):
+    response = await api.post(
+        "/v1/extract", content=b'{"text": "\xff"}', headers={"content-type": "application/json"}
+    )
+    assert assert_error(response, 422, "input_error")["errors"][0]["field"] == "body"
+
+
 async def test_a_body_over_the_limit_is_413_and_never_reaches_the_model(fake):
     async with running(service_settings(fake.url, service_max_body_bytes=1000)) as api:
         response = await api.post("/v1/extract", json={"text": "x" * 2000})
