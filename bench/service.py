@@ -1,6 +1,6 @@
 """Throughput of the HTTP service against a fake model server with a fixed latency.
 
-    .venv/bin/python bench/service.py [--latency 0.25] [--concurrency 4 16 64] [--rounds 20]
+    .venv/bin/python bench/service.py [--latency 0.25] [--concurrency 4 16 32 64] [--burst]
 
 Three processes, so none shares a GIL with another: the fake OpenAI-compatible server
 (tests/fakes.py, answering after `latency` seconds), the service (uvicorn, as `healthcoop serve`
@@ -71,32 +71,38 @@ def wait_for(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
-async def load(base: str, concurrency: int, requests: int, text: str) -> tuple[float, list[float]]:
-    """Keep `concurrency` requests in flight until `requests` are done; wall time, latencies."""
+async def load(
+    base: str, concurrency: int, latency: float, seconds: float, text: str, *, burst: bool
+) -> tuple[int, list[float]]:
+    """Keep `concurrency` requests in flight for a warm-up and then `seconds`; the requests
+    completed within the measured window, and their latencies.
+
+    Slots start spread over one latency (arrivals as in steady traffic) unless `burst`: then all
+    start at once, and since the fake answers after exactly the same time, they stay in step and
+    queue for the CPU together on every round.
+    """
     import httpx2
 
     limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    warm_up = 2 * latency + 1.0
+    start = time.perf_counter()
+    window = (start + warm_up, start + warm_up + seconds)
     latencies: list[float] = []
-    left = requests
     async with httpx2.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
 
-        async def worker(n: int) -> None:
-            nonlocal left
-            while left > 0:
-                left -= 1
-                started = time.perf_counter()
+        async def slot(n: int) -> None:
+            if not burst:
+                await asyncio.sleep(latency * n / concurrency)
+            while (sent := time.perf_counter()) < window[1]:
                 response = await client.post("/v1/extract", json={"text": text, "id": str(n)})
-                latencies.append(time.perf_counter() - started)
+                done = time.perf_counter()
                 if response.status_code != 200:
                     raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
+                if window[0] <= done <= window[1]:  # completions in the window
+                    latencies.append(done - sent)
 
-        # warm up the connections, then measure
-        await asyncio.gather(*(worker(n) for n in range(concurrency)))
-        latencies.clear()
-        left = requests
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(n) for n in range(concurrency)))
-        return time.perf_counter() - started, latencies
+        await asyncio.gather(*(slot(n) for n in range(concurrency)))
+    return len(latencies), latencies
 
 
 def free_port() -> int:
@@ -110,8 +116,9 @@ def free_port() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--latency", type=float, default=0.25, help="fake model latency, s")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 16, 64])
-    parser.add_argument("--rounds", type=int, default=20, help="requests per slot measured")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 16, 32, 64])
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured window per run")
+    parser.add_argument("--burst", action="store_true", help="start all slots at once")
     args = parser.parse_args()
     text = next(ROOT.parent.glob("shared/seeds/002_*.txt"), None)
     text = text.read_text("utf-8") if text else "Iran and Russia discussed health cooperation."
@@ -121,7 +128,8 @@ def main() -> None:
     fake = spawn.Process(target=run_fake, args=(fake_port, args.latency), daemon=True)
     fake.start()
     fake_url = f"http://127.0.0.1:{fake_port}/v1"
-    print(f"fake model latency {args.latency * 1000:.0f} ms; {args.rounds} rounds per slot")
+    start = "all at once" if args.burst else "spread over one latency"
+    print(f"fake model latency {args.latency * 1000:.0f} ms, {args.seconds:g} s measured, {start}")
     print(f"{'C':>4} {'requests':>8} {'req/s':>8} {'ideal':>8} {'ratio':>6}", end=" ")
     print(f"{'p50 ms':>7} {'p99 ms':>7}")
     try:
@@ -135,15 +143,16 @@ def main() -> None:
             try:
                 base = f"http://127.0.0.1:{port}"
                 wait_for(f"{base}/healthz")
-                requests = concurrency * args.rounds
-                elapsed, latencies = asyncio.run(load(base, concurrency, requests, text))
+                done, latencies = asyncio.run(
+                    load(base, concurrency, args.latency, args.seconds, text, burst=args.burst)
+                )
             finally:
                 service.terminate()
                 service.join(10)
-            rps, ideal = requests / elapsed, concurrency / args.latency
+            rps, ideal = done / args.seconds, concurrency / args.latency
             q = statistics.quantiles(latencies, n=100)
             print(
-                f"{concurrency:>4} {requests:>8} {rps:>8.1f} {ideal:>8.1f} {rps / ideal:>6.3f} "
+                f"{concurrency:>4} {done:>8} {rps:>8.1f} {ideal:>8.1f} {rps / ideal:>6.3f} "
                 f"{q[49] * 1000:>7.0f} {q[98] * 1000:>7.0f}"
             )
     finally:
