@@ -177,12 +177,16 @@ def _install_error_handlers(app: FastAPI) -> None:
 class Edge:
     """Outermost ASGI layer: request id, bearer token, body size limit, catch-all, log line."""
 
-    def __init__(self, app: ASGIApp, *, token: str | None, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, *, token: str | None, max_body: int, app_state: Any) -> None:
         self.app = app
         self.token = token.encode() if token else None
         self.max_body = max_body
+        self.app_state = app_state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._startup_failure_in_one_line(send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -217,6 +221,17 @@ class Edge:
             await error_response(error, state)(scope, receive, send_with_id)
         finally:
             _log_request(scope, state, response["status"], started)
+
+    def _startup_failure_in_one_line(self, send: Send) -> Send:
+        """Report an error of the tree at startup as its message, not as a traceback."""
+
+        async def forward(message: Message) -> None:
+            error = getattr(self.app_state, "startup_error", None)
+            if message["type"] == "lifespan.startup.failed" and error is not None:
+                message = {**message, "message": f"{type(error).__name__}: {error.message}"}
+            await send(message)
+
+        return forward
 
     def _refusal(self, scope: Scope) -> HealthcoopError | None:
         if self.token is None or scope["path"] in PUBLIC_PATHS:
@@ -498,9 +513,13 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Fast
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if app.state.service is None:
-            # blocking: may start the embedded model server and wait for it to answer
-            live = await asyncio.to_thread(endpoint_settings, settings)
-            app.state.service = _service(OpenAILLM(live), live)
+            try:
+                # blocking: may start the embedded model server and wait for it to answer
+                live = await asyncio.to_thread(endpoint_settings, settings)
+                app.state.service = _service(OpenAILLM(live), live)
+            except HealthcoopError as exc:
+                app.state.startup_error = exc  # Edge reports it in one line
+                raise
         yield
 
     app = FastAPI(
@@ -514,7 +533,9 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Fast
     app.state.service = _service(llm, settings) if llm is not None else None
     _install_error_handlers(app)
     token = settings.service_token.get_secret_value() if settings.service_token else None
-    app.add_middleware(Edge, token=token, max_body=settings.service_max_body_bytes)
+    app.add_middleware(
+        Edge, token=token, max_body=settings.service_max_body_bytes, app_state=app.state
+    )
     if settings.service_cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -131,7 +131,10 @@ def serve(
         application = create_app(get_settings())
     except HealthcoopError as exc:
         raise _fail(exc) from None
-    uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+    try:
+        uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+    except SystemExit as exc:  # uvicorn exits 3 when startup failed; it has said why
+        raise typer.Exit(EXIT_USAGE if exc.code else EXIT_OK) from None
 
 
 @app.command()

@@ -18,6 +18,7 @@ import httpx2
 import pytest
 
 from healthcoop.app import create_app
+from healthcoop.errors import ConfigError
 from healthcoop.extract import Extractor
 from healthcoop.llm_client import LLM, Completion, Message, OpenAILLM
 from healthcoop.schemas import SCHEMA_VERSION, Article, ArticleExtraction
@@ -359,6 +360,31 @@ async def test_without_an_endpoint_the_app_starts_the_embedded_model_once(fake, 
                 assert (await api.post("/v1/extract", json={"text": TEXT})).status_code == 200
             assert (await api.get("/readyz")).json()["model"] == "embedded"
     assert len(started) == 1 and started[0].uses_embedded
+
+
+async def test_a_startup_failure_is_reported_in_one_line_not_a_traceback(monkeypatch):
+    def no_engine(settings: Settings) -> Settings:
+        raise ConfigError("the embedded engine is not installed")
+
+    monkeypatch.setattr("healthcoop.app.endpoint_settings", no_engine)
+    app = create_app(Settings())
+    sent: list[dict] = []
+    inbox = [{"type": "lifespan.startup"}]
+
+    async def receive() -> dict:
+        return inbox.pop(0) if inbox else await asyncio.Event().wait()
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    with contextlib.suppress(ConfigError):
+        await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    assert sent == [
+        {
+            "type": "lifespan.startup.failed",
+            "message": "ConfigError: the embedded engine is not installed",
+        }
+    ]
 
 
 # ---------------------------------------------------------------- token, CORS, request ids, logs
