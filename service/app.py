@@ -165,7 +165,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             message = "no such route" if exc.status_code == 404 else str(exc.detail)
             exc = RouteError(message, status=exc.status_code, headers=exc.headers)
         assert isinstance(exc, HealthcoopError)
-        return error_response(exc, request.scope.setdefault("state", {}))
+        return error_response(exc, _state(request))
 
     for kind in (HealthcoopError, RequestValidationError, StarletteHTTPException):
         app.add_exception_handler(kind, on_error)
@@ -377,12 +377,15 @@ def _ready_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(_ready_service)]
 
 
-def _count(request: Request, record: ArticleExtraction) -> None:
-    state = request.state
-    state.prompt_tokens = getattr(state, "prompt_tokens", 0) + record.provenance.usage.prompt_tokens
-    state.completion_tokens = (
-        getattr(state, "completion_tokens", 0) + record.provenance.usage.completion_tokens
-    )
+def _state(request: Request) -> MutableMapping[str, Any]:
+    """This request's state, shared with `Edge` (request id in, counts out for the log)."""
+    return request.scope.setdefault("state", {})
+
+
+def _count(state: MutableMapping[str, Any], record: ArticleExtraction) -> None:
+    usage = record.provenance.usage
+    state["prompt_tokens"] = state.get("prompt_tokens", 0) + usage.prompt_tokens
+    state["completion_tokens"] = state.get("completion_tokens", 0) + usage.completion_tokens
 
 
 # ---------------------------------------------------------------- request and response models
@@ -569,7 +572,7 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
     ) -> Response:
         """One Article → one ArticleExtraction, exactly as `healthcoop.extract` returns it."""
         record = await service.extract(article)
-        _count(request, record)
+        _count(_state(request), record)
         return _json(record)
 
     @app.post(
@@ -585,7 +588,7 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
         service: ServiceDep,
     ) -> Response:
         """One result per article, in order: a record, or the error that one article met."""
-        state = request.scope.setdefault("state", {})
+        state = _state(request)
         if len(batch.articles) > settings.service_max_batch:
             limit = settings.service_max_batch
             raise InvalidRequest(
@@ -597,7 +600,7 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
         async def one(index: int, article: Any) -> tuple[bool, str]:
             try:
                 if not isinstance(article, dict):
-                    raise InputError("each article must be a JSON object", field="articles")
+                    raise InputError("an article must be a JSON object", field=f"articles.{index}")
                 record = await service.extract(article)
             except Exception as exc:  # noqa: BLE001 - one broken item must not fail the others
                 if not isinstance(exc, HealthcoopError):
@@ -606,7 +609,7 @@ def _add_routes(app: FastAPI, settings: Settings) -> None:
                 status, _ = http_status(exc)
                 body = error_body(exc, status=status, request_id=state["request_id"])
                 return False, json.dumps({"index": index, "ok": False, "error": body})
-            _count(request, record)
+            _count(state, record)
             return True, f'{{"index":{index},"ok":true,"record":{record.model_dump_json()}}}'
 
         results = await asyncio.gather(*(one(i, a) for i, a in enumerate(batch.articles)))
