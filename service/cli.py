@@ -111,6 +111,36 @@ def serve_model(
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+) -> None:
+    """Serve the extraction contract over HTTP (POST /v1/extract; docs at /docs)."""
+    import logging
+
+    import uvicorn
+
+    from .app import create_app
+
+    # one JSON line per request on stderr; uvicorn's own access log would repeat it
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    service_log = logging.getLogger("healthcoop.service")
+    service_log.addHandler(handler)
+    service_log.setLevel(log_level.upper())
+    service_log.propagate = False
+    try:
+        application = create_app(get_settings())
+    except HealthcoopError as exc:
+        raise _fail(exc) from None
+    try:
+        uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+    except SystemExit as exc:  # uvicorn exits 3 when startup failed; it has said why
+        raise typer.Exit(EXIT_USAGE if exc.code else EXIT_OK) from None
+
+
+@app.command()
 def models() -> None:
     """List the embedded models and whether their weights are installed."""
     import importlib.metadata as md

@@ -58,6 +58,18 @@ class Settings(BaseSettings):
     service_token: SecretStr | None = Field(
         default=None, description="bearer token required on every route but /healthz"
     )
+    service_concurrency: int = Field(
+        default=4, gt=0, description="extractions in flight to the model at once; the rest queue"
+    )
+    service_max_batch: int = Field(
+        default=32, gt=0, description="most articles accepted by POST /v1/extract/batch"
+    )
+    service_max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0, description="largest request body accepted (413 above)"
+    )
+    service_cors_origins: list[str] = Field(
+        default_factory=list, description='origins allowed by CORS, e.g. ["https://a.example"]'
+    )
 
     # --- bulk runs (healthcoop annotate) ---
     store: Path | None = Field(
