@@ -12,7 +12,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from healthcoop.schemas import AgreementStatus, MechanismStatus
 
@@ -119,6 +119,19 @@ def answer_model(c: Candidates) -> type[Compact]:
             status=(Literal[tuple(s.value for s in MechanismStatus)], ...),
         )
         fields["mechanisms"] = (list[mechanism], Field(default_factory=list))
+    people_keys = [p.key for p in c.people] if labels else []
+
+    def _irrelevant_needs_no_people(cls: type, data: Any) -> Any:
+        # the schema keeps `people` required, so a grammar makes the model answer for everyone;
+        # an answer that the article is irrelevant is complete without it
+        if isinstance(data, dict) and data.get("relevant") is False and "people" not in data:
+            data = {**data, "people": dict.fromkeys(people_keys, NONE)}
+        return data
+
     return create_model(  # type: ignore[call-overload]
-        "Answer", __base__=Compact, __doc__="Health cooperation in the article.", **fields
+        "Answer",
+        __base__=Compact,
+        __doc__="Health cooperation in the article.",
+        __validators__={"_fill": model_validator(mode="before")(_irrelevant_needs_no_people)},
+        **fields,
     )

@@ -7,6 +7,7 @@ grounding searches for them). Assembly (`assemble.py`) is pure; `Extractor` adds
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Mapping
@@ -201,8 +202,7 @@ class Extractor:
         )
 
     def extract(self, article: Article | Mapping[str, Any] | str) -> ArticleExtraction:
-        prepared = prepare(article, self.settings)
-        plan = self.strategy.plan(prepared, self.template)
+        prepared, plan = self._plan(article)
         done = (
             self.llm.complete(plan.messages, plan.response_model)
             if plan.response_model is not None
@@ -210,12 +210,17 @@ class Extractor:
         )
         return self._finish(plan, prepared, done)
 
-    async def aextract(self, article: Article | Mapping[str, Any] | str) -> ArticleExtraction:
+    def _plan(self, article: Article | Mapping[str, Any] | str) -> tuple[Prepared, Plan]:
         prepared = prepare(article, self.settings)
-        plan = self.strategy.plan(prepared, self.template)
+        return prepared, self.strategy.plan(prepared, self.template)
+
+    async def aextract(self, article: Article | Mapping[str, Any] | str) -> ArticleExtraction:
+        # candidate finding and assembly are CPU work: keep them off the event loop, so a
+        # service stays responsive while long articles are processed
+        prepared, plan = await asyncio.to_thread(self._plan, article)
         done = (
             await self.llm.acomplete(plan.messages, plan.response_model)
             if plan.response_model is not None
             else _NO_CALL
         )
-        return self._finish(plan, prepared, done)
+        return await asyncio.to_thread(self._finish, plan, prepared, done)

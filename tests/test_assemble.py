@@ -141,3 +141,10 @@ def test_separate_bilateral_meetings_given_as_one_are_split_around_the_host_part
     rec = assemble_answer(answer, c, src, settings=Settings(), provenance=PROVENANCE)
     assert sorted(m.parties for m in rec.meetings) == [["IRN", "IRQ"], ["IRN", "QAT"]]
     assert all(m.location.country == "QAT" for m in rec.meetings)
+
+
+def test_an_answer_of_just_relevant_false_is_valid_though_people_are_required_in_the_schema():
+    c = find_candidates(TEXT, PUBLISHED)
+    model = answer_model(c)
+    assert "people" in model.model_json_schema()["required"]
+    assert model.model_validate({"relevant": False}).relevant is False
