@@ -51,7 +51,9 @@ def run(model: str, prompt: str) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     ap.add_argument("--models", nargs="+", default=list(embedded.MODELS))
     ap.add_argument("--prompt", default="candidates")
     args = ap.parse_args()

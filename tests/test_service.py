@@ -307,8 +307,11 @@ async def test_a_burst_queues_at_the_concurrency_bound_instead_of_reaching_the_m
         burst = [
             asyncio.create_task(api.post("/v1/extract", json={"text": TEXT})) for _ in range(6)
         ]
-        for _ in range(1000):  # let every request get as far as it can
-            await asyncio.sleep(0)
+        for _ in range(500):  # wait (bounded) until the bound is reached ...
+            if gated.in_flight >= 2:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # ... and give the other four every chance to slip past it
         assert gated.in_flight == 2
         gated.gate.set()
         responses = await asyncio.gather(*burst)
