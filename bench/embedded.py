@@ -39,8 +39,8 @@ def run(model: str, prompt: str) -> dict[str, float]:
             seconds.append(time.perf_counter() - started)
             prompt_tokens.append(rec.provenance.usage.prompt_tokens)
             completion_tokens.append(rec.provenance.usage.completion_tokens)
-            print(f"  {model} {article['id']}: {seconds[-1]:.1f} s, "
-                  f"{prompt_tokens[-1]} + {completion_tokens[-1]} tokens", file=sys.stderr)  # fmt: skip
+            tokens = f"{prompt_tokens[-1]} + {completion_tokens[-1]} tokens"
+            print(f"  {model} {article['id']}: {seconds[-1]:.1f} s, {tokens}", file=sys.stderr)
     return {
         "s/article": statistics.mean(seconds),
         "max s": max(seconds),
@@ -51,9 +51,7 @@ def run(model: str, prompt: str) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--models", nargs="+", default=list(embedded.MODELS))
     ap.add_argument("--prompt", default="candidates")
     args = ap.parse_args()
