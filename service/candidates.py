@@ -70,8 +70,24 @@ class Cue:
     sentence: Span
 
 
+_HEALTH = re.compile(
+    r"\b(?:health\w*|medic\w*|hospital\w*|diseas\w*|vaccin\w*|pharma\w*|doctors?|physicians?|"
+    r"nurs(?:e|es|ing)|patients?|clinic\w*|epidemi\w*|pandemic\w*|virus\w*|viral|drugs?|surg\w*|"
+    r"cancer|diabet\w*|malaria|tuberculosis|HIV|AIDS|covid\w*|immuni[sz]\w*|sanitar\w*|"
+    r"nutrition|maternal|dental|psychiatr\w*|biotech\w*|laborator\w*)\b",
+    re.IGNORECASE,
+)
+_WHO = re.compile(r"\bWHO\b")  # the organization, not the pronoun
+
+
+def mentions_health(text: str) -> bool:
+    """Whether the text speaks of health or medicine at all (a gate, not a classifier)."""
+    return _HEALTH.search(text) is not None or _WHO.search(text) is not None
+
+
 @dataclass
 class Candidates:
+    health: bool  # the text speaks of health or medicine at all
     parties: list[PartyCandidate]
     people: list[PersonCandidate]
     dates: list[DateCandidate]
@@ -734,6 +750,7 @@ def find_candidates(text: str, published: dt.date | None = None) -> Candidates:
     for cue in _cues(text, areas, overlap=True):
         area_cues.setdefault(Area(cue.kind), []).append(cue)
     return Candidates(
+        health=mentions_health(text),
         parties=parties,
         people=find_people(text),
         dates=find_dates(text, published),

@@ -127,8 +127,9 @@ class CandidateStrategy:
 
     def plan(self, prepared: Prepared, template: prompting.Template) -> Plan:
         c = find_candidates(prepared.text, prepared.article.published)
-        if len(c.parties) < 2:
-            # cooperation needs two parties; with fewer named, no question is worth asking
+        if len(c.parties) < 2 or not c.health:
+            # international health cooperation needs two parties and some health at all;
+            # without them no question is worth a model call
             return Plan(None, [], c)
         return Plan(answer_model(c), render(prepared, template, candidates=c), c)
 

@@ -87,3 +87,12 @@ def test_plural_memorandums_and_a_city_as_a_first_name_are_recognised():
     c = find_candidates(text)
     assert [p.name for p in c.people] == ["Riyadh Abdul Amir"]
     assert [i.kind for i in c.instruments] == ["mou"]
+
+
+def test_the_health_gate_sees_health_words_and_not_other_sectors():
+    assert find_candidates("India and Brazil signed an MoU on oil and gas.").health is False
+    assert find_candidates("India and Brazil will cooperate on vaccines.").health is True
+    assert find_candidates("The WHO office in Tehran opened.").health is True
+    assert (
+        find_candidates("Iran and Iraq, who share a border, signed a trade deal.").health is False
+    )
