@@ -16,6 +16,7 @@ from healthcoop.schemas import (
     Agreement,
     AgreementStatus,
     ArticleExtraction,
+    DateRange,
     Location,
     Mechanism,
     MechanismStatus,
@@ -492,6 +493,26 @@ def assemble_answer(
                 parties=chosen,
                 description=cue.span.text if cue else "",
                 **extra,
+            )
+        )
+
+    # annotation rule 11: a signing at which both sides' representatives sign is a meeting,
+    # even when the article reports nothing else of it
+    for a in agreements:
+        if a.status is not AgreementStatus.signed or len(a.parties) < 2:
+            continue
+        if any(set(a.parties) <= set(m.parties) for m in meetings):
+            continue
+        signers = [o for o in officials if o.party in a.parties]
+        if len({o.party for o in signers}) < 2:
+            continue  # no named representative for one side: an exchange, not a ceremony
+        meetings.append(
+            Meeting(
+                parties=list(a.parties),
+                officials=[o.name for o in signers],
+                date=DateRange(start=a.date, end=a.date) if a.date else None,
+                evidence=a.evidence,
+                grounded=a.grounded,
             )
         )
 

@@ -175,337 +175,56 @@ _PARTICLES = r"(?:al|Al|el|El|bin|bint|ibn|Ibn|Abu|Abd|de|da|do|dos|das|del|dell
 _NAME_TOKEN = (
     r"(?:[A-Z][a-z\u00e0-\u024f]+(?:[-'\u2019][A-Za-z\u00c0-\u024f][a-z\u00e0-\u024f]+)*|[A-Z]\.)"
 )
-_NAME_RUN = re.compile(
-    rf"{_NAME_TOKEN}(?:(?:[ \t]+|-){_PARTICLES}(?:[ \t]+|-))?"
-    rf"(?:[ \t]+{_NAME_TOKEN}(?:(?:[ \t]+|-){_PARTICLES}(?=[ \t-]))?)+"
-)
+# A name: capitalized tokens separated by spaces, with particles between them ("Salih Al Marri",
+# "Salman bin Abdulaziz al-Saud"); never across a line break.
+_NAME_RUN = re.compile(rf"{_NAME_TOKEN}(?:[ \t]+(?:{_PARTICLES}(?:[ \t]+|-))?{_NAME_TOKEN})+")
 
 # Capitalized words that are not parts of personal names in this genre.
 _NOT_NAME = frozenset(
-    [
-        "Minister",
-        "Ministers",
-        "Ministry",
-        "Ministries",
-        "Deputy",
-        "Vice",
-        "President",
-        "Presidents",
-        "Prime",
-        "Premier",
-        "Ambassador",
-        "Ambassadors",
-        "Embassy",
-        "Consul",
-        "Consulate",
-        "Secretary",
-        "General",
-        "Director",
-        "Directors",
-        "Head",
-        "Chief",
-        "Chairman",
-        "Chairwoman",
-        "Chair",
-        "Chancellor",
-        "Governor",
-        "Mayor",
-        "King",
-        "Queen",
-        "Prince",
-        "Princess",
-        "Sheikh",
-        "Sultan",
-        "Emir",
-        "Crown",
-        "Excellency",
-        "His",
-        "Her",
-        "Dr",
-        "Mr",
-        "Mrs",
-        "Ms",
-        "Prof",
-        "Professor",
-        "Eng",
-        "Engineer",
-        "Hon",
-        "Health",
-        "Healthcare",
-        "Medical",
-        "Medicine",
-        "Medicines",
-        "Public",
-        "Affairs",
-        "Foreign",
-        "International",
-        "National",
-        "Federal",
-        "State",
-        "States",
-        "Republic",
-        "Islamic",
-        "People",
-        "People's",
-        "Democratic",
-        "Kingdom",
-        "United",
-        "Union",
-        "Federation",
-        "Council",
-        "Committee",
-        "Commission",
-        "Assembly",
-        "Organization",
-        "Organisation",
-        "Agency",
-        "Office",
-        "Department",
-        "Centre",
-        "Center",
-        "Institute",
-        "University",
-        "Hospital",
-        "Hospitals",
-        "Clinic",
-        "College",
-        "School",
-        "Academy",
-        "Foundation",
-        "Fund",
-        "Bank",
-        "Group",
-        "Alliance",
-        "Network",
-        "Association",
-        "Society",
-        "Programme",
-        "Program",
-        "Project",
-        "Initiative",
-        "Partnership",
-        "Strategic",
-        "Comprehensive",
-        "Cooperation",
-        "Co-operation",
-        "Treaty",
-        "Agreement",
-        "Memorandum",
-        "Understanding",
-        "Plan",
-        "Action",
-        "Protocol",
-        "Framework",
-        "Conference",
-        "Summit",
-        "Forum",
-        "Session",
-        "Meeting",
-        "Meetings",
-        "Regional",
-        "Region",
-        "Eastern",
-        "Western",
-        "Northern",
-        "Southern",
-        "East",
-        "West",
-        "North",
-        "South",
-        "Central",
-        "Middle",
-        "Mediterranean",
-        "Gulf",
-        "Asia",
-        "Asian",
-        "Africa",
-        "African",
-        "Europe",
-        "European",
-        "America",
-        "American",
-        "Pacific",
-        "Atlantic",
-        "Arab",
-        "Latin",
-        "Global",
-        "World",
-        "Day",
-        "Week",
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-        "The",
-        "This",
-        "That",
-        "These",
-        "Those",
-        "During",
-        "After",
-        "Before",
-        "Following",
-        "According",
-        "However",
-        "Meanwhile",
-        "Also",
-        "And",
-        "But",
-        "For",
-        "With",
-        "Under",
-        "In",
-        "On",
-        "At",
-        "By",
-        "From",
-        "To",
-        "Of",
-        "As",
-        "It",
-        "He",
-        "She",
-        "They",
-        "We",
-        "Our",
-        "Their",
-        "His",
-        "Its",
-        "A",
-        "An",
-        "New",
-        "Old",
-        "Great",
-        "Hall",
-        "Road",
-        "Belt",
-        "Silk",
-        "Maritime",
-        "Economic",
-        "Social",
-        "Cultural",
-        "Humanitarian",
-        "Development",
-        "Research",
-        "Science",
-        "Technology",
-        "Education",
-        "Training",
-        "Diseases",
-        "Disease",
-        "Control",
-        "Prevention",
-        "Emergency",
-        "Emergencies",
-        "Care",
-        "Primary",
-        "System",
-        "Systems",
-        "Services",
-        "Service",
-        "Sector",
-        "Affairs",
-        "Relations",
-        "Trade",
-        "Investment",
-        "Coronavirus",
-        "Covid",
-        "COVID",
-        "Pandemic",
-        "Vaccine",
-        "Vaccines",
-        "Cancer",
-        "Diabetes",
-        "Tuberculosis",
-        "Malaria",
-        "Press",
-        "Agency",
-        "News",
-        "Times",
-        "Daily",
-        "Post",
-        "Tribune",
-        "Gazette",
-        "Herald",
-        "Reuters",
-        "Photo",
-        "Courtesy",
-        "Source",
-        "Official",
-        "Officials",
-        "Delegation",
-        "Representative",
-        "Representatives",
-        "Envoy",
-        "Counselor",
-        "Counsellor",
-        "Attaché",
-        "Undersecretary",
-        "Under-Secretary",
-        "Assistant",
-        "Adviser",
-        "Advisor",
-        "Spokesman",
-        "Spokesperson",
-        "Executive",
-        "Board",
-        "Director-General",
-        "Secretary-General",
-        "Vice-President",
-        "Vice-Minister",
-        "Parliament",
-        "Parliamentary",
-        "Cabinet",
-        "Government",
-        "Governments",
-        "Administration",
-        "Authority",
-        "Authorities",
-        "Commissioner",
-        "Commissioners",
-        "General's",
-        "Red",
-        "Crescent",
-        "Cross",
-        "Order",
-        "Capital",
-        "International",
-        "Airport",
-        "Palace",
-        "House",
-        "Building",
-        "Hotel",
-        "Center",
-        "Square",
-        "Street",
-        "Experience",
-        "Sharing",
-        "Leave",
-        "Reply",
-        "Your",
-        "Share",
-        "Read",
-        "More",
-        "Related",
-        "Tags",
-        "Comments",
-        "Subscribe",
-    ]
+    """
+    Minister Ministers Ministry Ministries Deputy Vice President Presidents Prime Premier
+    Ambassador Ambassadors Embassy Consul Consulate Secretary General Director Directors
+    Head Chief Chairman Chairwoman Chair Chancellor Governor Mayor King Queen Prince
+    Princess Sheikh Sultan Emir Crown Excellency His Her Dr Mr Mrs Ms Prof Professor Eng
+    Engineer Hon Health Healthcare Medical Medicine Medicines Public Affairs Foreign
+    International National Federal State States Republic Islamic People People's Democratic
+    Kingdom United Union Federation Council Committee Commission Assembly Organization
+    Organisation Agency Office Department Centre Center Institute University Hospital
+    Hospitals Clinic College School Academy Foundation Fund Bank Group Alliance Network
+    Association Society Programme Program Project Initiative Partnership Strategic
+    Comprehensive Cooperation Co-operation Treaty Agreement Memorandum Understanding Plan
+    Action Protocol Framework Conference Summit Forum Session Meeting Meetings Regional
+    Region Eastern Western Northern Southern East West North South Central Middle
+    Mediterranean Gulf Asia Asian Africa African Europe European America American Pacific
+    Atlantic Arab Latin Global World Day Week January February March April May June July
+    August September October November December Monday Tuesday Wednesday Thursday Friday
+    Saturday Sunday The This That These Those During After Before Following According
+    However Meanwhile Also And But For With Under In On At By From To Of As It He She They
+    We Our Their Its A An New Old Great Hall Road Belt Silk Maritime Economic Social
+    Cultural Humanitarian Development Research Science Technology Education Training
+    Diseases Disease Control Prevention Emergency Emergencies Care Primary System Systems
+    Services Service Sector Relations Trade Investment Coronavirus Covid COVID Pandemic
+    Vaccine Vaccines Cancer Diabetes Tuberculosis Malaria Press News Times Daily Post
+    Tribune Gazette Herald Reuters Photo Courtesy Source Official Officials Delegation
+    Representative Representatives Envoy Counselor Counsellor Attaché Undersecretary
+    Under-Secretary Assistant Adviser Advisor Spokesman Spokesperson Executive Board
+    Director-General Secretary-General Vice-President Vice-Minister Parliament Parliamentary
+    Cabinet Government Governments Administration Authority Authorities Commissioner
+    Commissioners General's Red Crescent Cross Order Capital Airport Palace House Building
+    Hotel Square Street Experience Sharing Leave Reply Your Share Read More Related Tags
+    Comments Subscribe Family Planning Joint Permanent Population Welfare Sciences Security
+    Defence Defense Energy Finance Industry Industrial Agriculture Water Environment Culture
+    Sports Youth Women Children Labour Labor Safety Quality Standards Strategy Policy
+    Mission Charter Bureau Directorate Secretariat Corporation Company Holding Holdings
+    Enterprise Laboratory Laboratories Faculty Province Provincial City District County
+    Municipal Vision Agenda Goals Sustainable Universal Coverage Access Innovation
+    Excellence Legal Disclaimer Copyright Rights Reserved Terms Privacy Contact
+    Advertisement Dynamic Holds Meets Signs Discusses Receives Visits Hosts Calls Key
+    Bilateral Talks Update Please Change Size Counterparts Counterpart Strengthen
+    Strengthens Boost Boosts Expand Expands Enhance Enhances Discuss Explore Explores Sign
+    Agree Agrees Launch Launches Governorate Prefecture Royal Court Real Estate Natural Gas
+    Resources Consumer Wellbeing Contingent Five Three
+    """.split()
 )
 
 _TITLE_WORDS = re.compile(
@@ -528,7 +247,12 @@ _VERB = re.compile(
 
 
 def _names_party(word: str) -> bool:
-    return bool(country_index().lookup(word) or organization_index().lookup(word))
+    """Whether a word (or a part of a hyphenated one: "Zimbabwe-Belarus") names a party."""
+    return any(
+        country_index().lookup(part) or organization_index().lookup(part)
+        for part in (word, *word.split("-"))
+        if part
+    )
 
 
 def _is_place_or_party(name: str) -> bool:
@@ -578,24 +302,49 @@ def _party_in(title: str | None) -> str | None:
     return min(hits)[1] if hits else None
 
 
+# Words that make the capitalized words before them the name of a body, not of a person:
+# "Oswaldo Cruz Foundation", "Hamad Medical Corporation", "King Faisal Hospital".
+_INSTITUTION = frozenset(
+    """
+         Foundation Institute Institutes University Hospital Hospitals Clinic Centre Center
+    Centers     Centres College School Academy Fund Bank Agency Commission Committee Council
+    Corporation     Company Organization Organisation Association Society Alliance Network
+    Group Authority     Ministry Department Office Bureau Directorate Secretariat Laboratory
+    Laboratories Programme     Program Initiative Project Medical City Trust Partnership
+    Consortium
+    """.split()
+)
+
+
+# Word endings of English nouns and verbs that personal names almost never have ("Solutions",
+# "Manufacturing", "Development"); -ing only on long words, to spare "Fleming" and "Golding".
+_NOT_NAME_ENDING = re.compile(
+    r"(?:tions?|sions?|ments?|ness|ity|ities|ics|ship|ism|isms|ances?|ences?)$|^\w{9,}ing$"
+)
+
+
 def _split_run(run: str, offset: int) -> Iterator[tuple[str, int]]:
     """Split a capitalized run at words that cannot be part of a name."""
     tokens = list(re.finditer(r"\S+", run))
     current: list[re.Match[str]] = []
 
-    def flush() -> Iterator[tuple[str, int]]:
-        if len(current) >= 2:
+    def flush(before: str | None) -> Iterator[tuple[str, int]]:
+        if len(current) >= 2 and before not in _INSTITUTION:
             s, e = current[0].start(), current[-1].end()
             yield run[s:e], offset + s
 
     for tok in tokens:
         word = tok.group(0).rstrip(".,")
-        if word in _NOT_NAME or word.rstrip("'\u2019s") in _NOT_NAME:
-            yield from flush()
+        if (
+            word in _NOT_NAME
+            or word.rstrip("'\u2019s") in _NOT_NAME
+            or _NOT_NAME_ENDING.search(word)
+        ):
+            yield from flush(word)
             current = []
         else:
             current.append(tok)
-    yield from flush()
+    yield from flush(None)
 
 
 def find_people(text: str) -> list[PersonCandidate]:

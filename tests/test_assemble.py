@@ -148,3 +148,20 @@ def test_an_answer_of_just_relevant_false_is_valid_though_people_are_required_in
     model = answer_model(c)
     assert "people" in model.model_json_schema()["required"]
     assert model.model_validate({"relevant": False}).relevant is False
+
+
+def test_a_signing_by_both_sides_representatives_is_also_a_meeting():
+    text = (
+        "Iran's Health Minister Karim Rahimi and Qatar's Health Minister Laila Al-Mansouri "
+        "signed a memorandum of understanding on medical education in Doha."
+    )
+    c = find_candidates(text, PUBLISHED)
+    answer = answer_model(c).model_validate(
+        {"relevant": True, "people": {"Rahimi": "Iran", "Al-Mansouri": "Qatar"},
+         "parties": ["Iran", "Qatar"],
+         "agreements": [{"type": "mou", "status": "signed", "with": ["Iran", "Qatar"]}]}
+    )  # fmt: skip
+    src = Source("s", text, PUBLISHED, changed=False)
+    rec = assemble_answer(answer, c, src, settings=Settings(), provenance=PROVENANCE)
+    (meeting,) = rec.meetings
+    assert meeting.parties == ["IRN", "QAT"] and meeting.evidence == rec.agreements[0].evidence

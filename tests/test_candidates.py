@@ -96,3 +96,14 @@ def test_the_health_gate_sees_health_words_and_not_other_sectors():
     assert (
         find_candidates("Iran and Iraq, who share a border, signed a trade deal.").health is False
     )
+
+
+def test_words_before_an_institution_name_are_not_a_person():
+    text = (
+        "Africa CDC and the Oswaldo Cruz Foundation signed an MoU. The National Health and "
+        "Family Planning Commission hosted Max Baucus, American Ambassador to China, and the "
+        "Zimbabwe-Belarus Joint Permanent Commission met."
+    )
+    people = {p.name: p for p in find_people(text)}
+    assert set(people) == {"Max Baucus"}
+    assert people["Max Baucus"].hint == "USA"
