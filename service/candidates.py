@@ -172,9 +172,9 @@ def _dedupe_labels(cands) -> None:  # noqa: ANN001
 # ---------------------------------------------------------------- people
 
 _PARTICLES = r"(?:al|Al|el|El|bin|bint|ibn|Ibn|Abu|Abd|de|da|do|dos|das|del|della|di|van|von|der|le|la|du|ul|ud)"
-_NAME_TOKEN = (
-    r"(?:[A-Z][a-z\u00e0-\u024f]+(?:[-'\u2019][A-Za-z\u00c0-\u024f][a-z\u00e0-\u024f]+)*|[A-Z]\.)"
-)
+_UPPER = "A-Z\u00c0-\u00d6\u00d8-\u00de"  # Latin capitals, accented ones too ("Ángel")
+_LOWER = "a-z\u00df-\u00f6\u00f8-\u00ff\u0100-\u024f"
+_NAME_TOKEN = rf"(?:[{_UPPER}][{_LOWER}]+(?:[-'\u2019][{_UPPER}{_LOWER}][{_LOWER}]+)*|[A-Z]\.)"
 # A name: capitalized tokens separated by spaces, with particles between them ("Salih Al Marri",
 # "Salman bin Abdulaziz al-Saud"); never across a line break.
 _NAME_RUN = re.compile(rf"{_NAME_TOKEN}(?:[ \t]+(?:{_PARTICLES}(?:[ \t]+|-))?{_NAME_TOKEN})+")

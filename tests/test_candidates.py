@@ -107,3 +107,8 @@ def test_words_before_an_institution_name_are_not_a_person():
     people = {p.name: p for p in find_people(text)}
     assert set(people) == {"Max Baucus"}
     assert people["Max Baucus"].hint == "USA"
+
+
+def test_names_with_accented_capitals_are_found_whole():
+    people = find_people("Cuban Minister José Ángel Portal Miranda met Dr. Özlem Yılmaz.")
+    assert [p.name for p in people] == ["José Ángel Portal Miranda", "Özlem Yılmaz"]
