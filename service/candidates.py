@@ -177,7 +177,10 @@ _LOWER = "a-z\u00df-\u00f6\u00f8-\u00ff\u0100-\u024f"
 _NAME_TOKEN = rf"(?:[{_UPPER}][{_LOWER}]+(?:[-'\u2019][{_UPPER}{_LOWER}][{_LOWER}]+)*|[A-Z]\.)"
 # A name: capitalized tokens separated by spaces, with particles between them ("Salih Al Marri",
 # "Salman bin Abdulaziz al-Saud"); never across a line break.
-_NAME_RUN = re.compile(rf"{_NAME_TOKEN}(?:[ \t]+(?:{_PARTICLES}(?:[ \t]+|-))?{_NAME_TOKEN})+")
+_INITIAL = r"[A-Z](?=[ \t]+[A-Z])"  # a bare middle initial: "Topply M Lubaya"
+_NAME_RUN = re.compile(
+    rf"{_NAME_TOKEN}(?:[ \t]+(?:{_PARTICLES}(?:[ \t]+|-))?(?:{_NAME_TOKEN}|{_INITIAL}))+"
+)
 
 # Capitalized words that are not parts of personal names in this genre.
 _NOT_NAME = frozenset(
@@ -281,6 +284,7 @@ def _title_before(text: str, start: int) -> str | None:
     for m in _CLAUSE_BREAK.finditer(window):
         cut = m.end()
     title = window[cut:].strip(" ,-\u2013\u2014")
+    title = re.sub(r"^.*\d{4}-\d{2}-\d{2}\s*", "", title)  # a leading "date 2025-04-28"
     title = re.sub(r"^(?:the|a|an)\s+", "", title, flags=re.IGNORECASE)
     title = re.sub(r"\s+(?:Dr|Prof|Mr|Mrs|Ms|Eng|H\.E)\.?$", "", title).strip()
     return title if title and _TITLE_WORDS.search(title) and len(title) < 100 else None
@@ -352,6 +356,18 @@ def find_people(text: str) -> list[PersonCandidate]:
     people: dict[str, PersonCandidate] = {}
     for m in _NAME_RUN.finditer(text):
         for name, start in _split_run(m.group(0), m.start()):
+            # "Ambassador in Cairo Topply M Lubaya": after a preposition, a place is not part of
+            # the name (but "minister Riyadh Abdul Amir" is a man named Riyadh)
+            first = name.split(" ", 1)
+            if (
+                len(first) == 2
+                and _is_place_or_party(first[0])
+                and re.search(r"\b(?:in|at|from|to|of)\s+$", text[max(0, start - 6) : start])
+            ):
+                start += len(first[0]) + 1
+                name = first[1]
+            if " " not in name:
+                continue
             name = name.rstrip(".,'\u2019")
             if name.endswith(("'s", "\u2019s")):
                 name = name[:-2]

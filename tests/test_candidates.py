@@ -112,3 +112,10 @@ def test_words_before_an_institution_name_are_not_a_person():
 def test_names_with_accented_capitals_are_found_whole():
     people = find_people("Cuban Minister José Ángel Portal Miranda met Dr. Özlem Yılmaz.")
     assert [p.name for p in people] == ["José Ángel Portal Miranda", "Özlem Yılmaz"]
+
+
+def test_a_city_after_a_preposition_is_not_the_first_name_of_the_person_who_follows():
+    people = find_people("He met the Zambian Ambassador in Cairo Topply M Lubaya on Sunday.")
+    assert [(p.name, p.title, p.hint) for p in people] == [
+        ("Topply M Lubaya", "Zambian Ambassador in Cairo", "ZMB")
+    ]
