@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 InstructorMode = Literal["tools", "json", "json_schema", "md_json"]
 UngroundedPolicy = Literal["drop", "flag"]
+Dialect = Literal["openai", "llama_cpp"]
 
 
 class Settings(BaseSettings):
@@ -33,6 +34,11 @@ class Settings(BaseSettings):
         default=2, ge=0, description="re-asks when an answer fails validation"
     )
     mode: InstructorMode = Field(default="tools", description="how instructor asks for JSON")
+    dialect: Dialect = Field(
+        default="openai",
+        description="llama_cpp: send a json_schema response format as llama-cpp-python's "
+        "json_object+schema (a grammar, with no schema text in the prompt)",
+    )
     temperature: float = Field(default=0.0, ge=0, le=2)
     max_tokens: int = Field(default=1024, gt=0, description="cap on tokens in one answer")
 
