@@ -529,7 +529,7 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Fast
         title="healthcoop",
         summary="International health cooperation news → grounded, normalized data.",
         description="The extraction contract (v1) over HTTP: POST an Article, get an "
-        "ArticleExtraction. See `docs/service.md` for the error table.",
+        "ArticleExtraction. See the README (section 'HTTP service') for the error table.",
         version=SCHEMA_VERSION,
         lifespan=lifespan,
     )

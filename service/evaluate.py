@@ -3,7 +3,7 @@
 Pure functions: gold records and predictions in, a `Report` out; no model, no files. Both sides
 are first reduced to `Facts` (what an article says, in the terms the gold uses), then compared
 field by field with one-to-one matching. The rules are documented here at the function that
-applies them, and for readers in `docs/evaluation.md`.
+applies them, and for readers in the README (section "Evaluation").
 """
 
 from __future__ import annotations
