@@ -125,6 +125,19 @@ def weights_path(model: EmbeddedModel, cache_dir: Path) -> Path:
     return target
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to end this server when its parent dies, so a
+    killed healthcoop (SIGKILL, a CI timeout) never leaves a model server eating the CPU."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the atexit/finally cleanup still applies
+        pass
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -192,7 +205,13 @@ def running(settings: Settings, *, startup_timeout: float = 180.0) -> Iterator[S
     port = _free_port()
     cmd = server_command(settings, host="127.0.0.1", port=port)
     log = tempfile.TemporaryFile()  # noqa: SIM115 - outlives this statement, closed below
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+    )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         wait_ready(base_url, proc, timeout=startup_timeout)
