@@ -8,7 +8,7 @@ text, and a candidate-constrained `Answer` whose every choice already has spans.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -379,6 +379,31 @@ def _take(cues: list[Cue], kind: str, used: set[int]) -> Cue | None:
     return None
 
 
+def _cued(
+    items: Iterable[Any],
+    kind_field: str,
+    cues: list[Cue],
+    status_type: Callable[[str], Any],
+    status_cue: Callable[[str], Any],
+    g: _Grounder,
+    what: str,
+) -> Iterator[tuple[Any, str, Cue | None, Any, dict[str, Any]]]:
+    """Each answered agreement or mechanism with the cue word that grounds it (one cue per
+    item), and its status: the cue sentence's when it states one unambiguously, else the
+    model's. Items with no cue left are dropped or flagged by the grounding policy."""
+    used: set[int] = set()
+    for item in items:
+        kind = _value(getattr(item, kind_field))
+        cue = _take(cues, kind, used)
+        extra = g.keep(f"{what} ({kind})", [cue.sentence] if cue else [])
+        if extra is None:
+            continue
+        status = status_type(_value(item.status))
+        if cue is not None:
+            status = status_cue(cue.sentence.text) or status
+        yield item, kind, cue, status, extra
+
+
 def _meeting_evidence(text: str, c: Candidates, codes: list[str], date_span: Span | None,
                       people_spans: list[Span]) -> list[Span]:  # fmt: skip
     if date_span is not None:
@@ -457,44 +482,31 @@ def assemble_answer(
         )
 
     chosen = codes(getattr(answer, "parties", []))
-    agreements: list[Agreement] = []
-    used: set[int] = set()
-    for a in getattr(answer, "agreements", []):
-        cue = _take(c.instruments, _value(a.type), used)
-        extra = g.keep(f"agreement ({_value(a.type)})", [cue.sentence] if cue else [])
-        if extra is None:
-            continue
-        status = AgreementStatus(_value(a.status))
-        if cue is not None:
-            status = agreement_status_cue(cue.sentence.text) or status
-        agreements.append(
-            Agreement(
-                instrument=_value(a.type),
-                status=status,
-                parties=codes(getattr(a, "with_", [])) or chosen,
-                **extra,
-            )
+    agreements = [
+        Agreement(
+            instrument=kind,
+            status=status,
+            parties=codes(getattr(item, "with_", [])) or chosen,
+            **extra,
         )
-
-    mechanisms: list[Mechanism] = []
-    used = set()
-    for k in getattr(answer, "mechanisms", []):
-        cue = _take(c.mechanisms, _value(k.kind), used)
-        extra = g.keep(f"mechanism ({_value(k.kind)})", [cue.sentence] if cue else [])
-        if extra is None:
-            continue
-        status = MechanismStatus(_value(k.status))
-        if cue is not None:
-            status = mechanism_status_cue(cue.sentence.text) or status
-        mechanisms.append(
-            Mechanism(
-                kind=_value(k.kind),
-                status=status,
-                parties=chosen,
-                description=cue.span.text if cue else "",
-                **extra,
-            )
+        for item, kind, _, status, extra in _cued(
+            getattr(answer, "agreements", []), "type", c.instruments, AgreementStatus,
+            agreement_status_cue, g, "agreement",
         )
+    ]  # fmt: skip
+    mechanisms = [
+        Mechanism(
+            kind=kind,
+            status=status,
+            parties=chosen,
+            description=cue.span.text if cue else "",
+            **extra,
+        )
+        for item, kind, cue, status, extra in _cued(
+            getattr(answer, "mechanisms", []), "kind", c.mechanisms, MechanismStatus,
+            mechanism_status_cue, g, "mechanism",
+        )
+    ]  # fmt: skip
 
     # annotation rule 11: a signing at which both sides' representatives sign is a meeting,
     # even when the article reports nothing else of it

@@ -63,39 +63,17 @@ def completion(arguments: dict | str, *, model: str = "fake", as_content: bool =
     the request asked for JSON through `response_format` instead of tools."""
     args = arguments if isinstance(arguments, str) else json.dumps(arguments)
     if as_content:
-        return {
-            "id": "chatcmpl-fake",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [
-                {"index": 0, "finish_reason": "stop",
-                 "message": {"role": "assistant", "content": args}}
-            ],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
-        }  # fmt: skip
+        message, finish = {"role": "assistant", "content": args}, "stop"
+    else:
+        call = {"id": "call_0", "type": "function",
+                "function": {"name": "answer", "arguments": args}}  # fmt: skip
+        message, finish = {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "tool_calls",
-                "message": {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "id": "call_0",
-                            "type": "function",
-                            "function": {"name": "answer", "arguments": args},
-                        }
-                    ],
-                },
-            }
-        ],
+        "choices": [{"index": 0, "finish_reason": finish, "message": message}],
         "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
     }
 
