@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_h
+from hypothesis import strategies as st
 
 import healthcoop
 from healthcoop import bulk, prompting
@@ -411,3 +416,42 @@ def test_the_unit_of_work_maps_one_record_to_its_output_line():
     assert line["extraction"]["provenance"]["model"] == "instant"
     bad = bulk.annotate_one({"id": "e", "text": ""}, extractor=extractor)
     assert bad["status"] == "error" and bad["error"]["type"] == "input_error"
+
+
+@settings_h(max_examples=25, deadline=None)
+@given(
+    texts=st.lists(st.sampled_from(["", "a", "b", "c", "d", "e", "f", None]), max_size=30),
+    crash_after=st.integers(min_value=0, max_value=12),
+    failing=st.sets(st.sampled_from(["a", "d", "f"])),
+    concurrency=st.integers(min_value=1, max_value=5),
+)
+def test_exactly_once_whatever_crashes_failures_and_repeats_the_archive_holds(
+    texts, crash_after, failing, concurrency
+):
+    records = [{"id": f"r{i}", "text": f"Text {t}." if t else t} for i, t in enumerate(texts)]
+
+    def fail(text: str) -> ExtractionError | None:
+        return ExtractionError("no") if any(text.endswith(f"Text {f}.") for f in failing) else None
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        archive = write_jsonl(tmp_path / "archive.jsonl", records, raw_lines=(b"{broken",))
+        settings = Settings(store=tmp_path / "store.sqlite", concurrency=concurrency)
+        first = InstantLLM(fail=fail, crash_after=crash_after)
+        with contextlib.suppress(Crash):
+            healthcoop.annotate(
+                archive, None, settings=settings, extractor=Extractor(first, settings)
+            )
+        second = InstantLLM(fail=fail)
+        out = tmp_path / "out.jsonl"
+        healthcoop.annotate(archive, out, settings=settings, extractor=Extractor(second, settings))
+        lines = read_out(out)
+
+    assert ids(lines) == [r["id"] for r in records] + [f"line {len(records) + 1}"]
+    asked_first = {a.rsplit("Text ", 1)[1] for a in first.asked}
+    asked_second = [a.rsplit("Text ", 1)[1] for a in second.asked]
+    assert len(set(asked_second)) == len(asked_second)  # no text asked twice in a run
+    assert asked_first | set(asked_second) == {f"{t}." for t in texts if t}  # each asked
+    for record, line in zip(records, lines[:-1], strict=True):
+        good = record["text"] and record["text"][5:-1] not in failing
+        assert line["status"] == ("ok" if good else "error")
