@@ -120,16 +120,20 @@ def _format(path: Path) -> str:
 def read(
     source: str | os.PathLike[str], *, text_field: str = "text", id_field: str = "id"
 ) -> Iterator[Item]:
-    """The records of an archive, in order, one at a time."""
+    """The records of an archive, in order, one at a time. A run reads its archive twice (to
+    annotate, then to write), so it must be a file or a directory, not a pipe."""
     path = Path(source)
-    if str(source) != "-" and not path.exists():
-        raise InputError(f"no such archive: {source}", field="path")
-    kind = "jsonl" if str(source) == "-" else _format(path)
+    if not path.exists():
+        raise InputError(
+            f"no such archive: {source}"
+            + ("; save standard input to a file first" if str(source) == "-" else ""),
+            field="path",
+        )
+    kind = _format(path)
     if kind == "dir":
         yield from _read_dir(path)
         return
-    stream = sys.stdin.buffer if str(source) == "-" else _open_binary(path)
-    with stream:
+    with _open_binary(path) as stream:
         if kind == "jsonl":
             yield from _read_jsonl(stream, text_field=text_field, id_field=id_field)
         else:
@@ -219,11 +223,8 @@ def _walk(root: Path) -> Iterator[Path]:
             yield Path(entry.path)
 
 
-def count(source: str | os.PathLike[str]) -> int | None:
-    """How many records the archive holds (a cheap pass), or None when it cannot be known
-    without consuming it (standard input)."""
-    if str(source) == "-":
-        return None
+def count(source: str | os.PathLike[str]) -> int:
+    """How many records the archive holds (a cheap pass, for the progress bar)."""
     path = Path(source)
     kind = _format(path)
     if kind == "dir":

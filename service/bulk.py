@@ -41,6 +41,7 @@ from .settings import Settings, get_settings
 from .store import ResultKey, Row, Store
 
 CHUNK = 256  # records read, looked up and written together
+RAMP = 0.012
 TICK = 0.25  # seconds between store commits and progress reports, when answers trickle in
 
 T = TypeVar("T")
@@ -315,7 +316,8 @@ async def _annotate_pass(
         for _ in range(concurrency):
             await queue.put(None)
 
-    async def work() -> None:
+    async def work(index: int) -> None:
+        await asyncio.sleep(index * RAMP)
         # a fatal error (bad credentials) propagates and stops the run
         while (item := await queue.get()) is not None:
             row = await _asettle(item, extractor)
@@ -339,7 +341,7 @@ async def _annotate_pass(
 
     tasks = [
         asyncio.create_task(produce()),
-        *(asyncio.create_task(work()) for _ in range(concurrency)),
+        *(asyncio.create_task(work(i)) for i in range(concurrency)),
     ]
     ticker = asyncio.create_task(tick())
     try:

@@ -31,18 +31,23 @@ class InstantLLM:
         answer: dict[str, Any] | None = None,
         fail: Callable[[str], HealthcoopError | None] | None = None,
         crash_after: int | None = None,
+        keep: bool = True,
     ) -> None:
         self.model = model
         self.answer = answer or {"relevant": False}
         self.fail = fail
         self.crash_after = crash_after
+        self.keep = keep  # False: count requests only (a benchmark must not grow a list)
         self.asked: list[str] = []  # the user message of each request
+        self.requests = 0
 
     def complete(self, messages: Sequence[dict[str, str]], response_model: type) -> Completion:
-        if self.crash_after is not None and len(self.asked) >= self.crash_after:
+        if self.crash_after is not None and self.requests >= self.crash_after:
             raise Crash
         text = messages[-1]["content"]
-        self.asked.append(text)
+        self.requests += 1
+        if self.keep:
+            self.asked.append(text)
         if self.fail is not None and (error := self.fail(text)) is not None:
             raise error
         value = response_model.model_validate(self.answer)
