@@ -548,11 +548,44 @@ async def aannotate(
 def annotate(
     source: str | os.PathLike[str],
     out: str | os.PathLike[str] | None = None,
-    **options: Any,
+    *,
+    settings: Settings | None = None,
+    extractor: Extractor | None = None,
+    store: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    only_errors: bool = False,
+    concurrency: int | None = None,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    text_field: str = "text",
+    id_field: str = "id",
+    progress: ProgressFn | None = None,
 ) -> Summary:
-    """Annotate an archive into `out` (JSON Lines, `.gz` to compress), one line per record,
-    reusing every result the store already holds. Options as for `aannotate`."""
-    return asyncio.run(aannotate(source, out, **options))
+    """Annotate an archive into `out` (JSON Lines; `.gz` compresses), one line per record in
+    input order, reusing every result the store holds for this task, schema, prompt and model.
+
+    `force` re-annotates everything; `only_errors` retries every stored failure (a plain run
+    retries only the failures the server caused: rate limits, timeouts, 5xx). With `out=None`
+    the store is filled and nothing is written. `extractor` replaces the one built from
+    `settings` (client-side limits then do not apply).
+    """
+    return asyncio.run(
+        aannotate(
+            source,
+            out,
+            settings=settings,
+            extractor=extractor,
+            store=store,
+            force=force,
+            only_errors=only_errors,
+            concurrency=concurrency,
+            rpm=rpm,
+            tpm=tpm,
+            text_field=text_field,
+            id_field=id_field,
+            progress=progress,
+        )
+    )
 
 
 def plan(

@@ -19,9 +19,7 @@ def live_progress(*, enabled: bool = True) -> Iterator[ProgressFn | None]:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        TaskProgressColumn,
         TextColumn,
-        TimeElapsedColumn,
         TimeRemainingColumn,
     )
     from rich.progress import (
@@ -30,11 +28,9 @@ def live_progress(*, enabled: bool = True) -> Iterator[ProgressFn | None]:
 
     bar = Bar(
         TextColumn("{task.description:<10}"),
-        BarColumn(),
+        BarColumn(bar_width=20),
         MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[rate]:>7.1f}/s"),
-        TimeElapsedColumn(),
+        TextColumn("{task.fields[rate]:>6.1f}/s"),
         TextColumn("ETA"),
         TimeRemainingColumn(),
         TextColumn("[red]{task.fields[errors]} errors[/red]"),

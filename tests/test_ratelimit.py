@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import httpx2
 import pytest
 
-from healthcoop.ratelimit import Bucket, Gate
+from healthcoop.ratelimit import Bucket, Gate, Limiter
 
 
 class Clock:
@@ -55,3 +56,28 @@ def test_a_retry_after_pauses_everyone_and_only_a_later_deadline_extends_it():
 
 async def test_an_open_gate_lets_requests_through_at_once():
     await Gate().wait()
+
+
+def _client(limiter: Limiter, response: httpx2.Response) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(
+        transport=httpx2.MockTransport(lambda request: response), event_hooks=limiter.hooks()
+    )
+
+
+async def test_a_429_seen_by_one_request_closes_the_gate_for_all():
+    limiter = Limiter()
+    reply = httpx2.Response(429, headers={"retry-after": "30"}, json={"error": {}})
+    async with _client(limiter, reply) as client:
+        await client.post("http://fake/v1/chat/completions", json={})
+    assert limiter.gate.pauses == 1
+    assert limiter.gate.until - limiter.gate.clock() > 25
+
+
+async def test_the_token_budget_is_charged_what_the_answer_says_it_used():
+    limiter = Limiter(tpm=60_000, max_tokens=400)  # 1000 tokens a second
+    reply = httpx2.Response(200, json={"usage": {"total_tokens": 10, "completion_tokens": 2}})
+    async with _client(limiter, reply) as client:
+        await client.post("http://fake/v1/chat/completions", content=b"x" * 4000)
+    # reserved ~1000 prompt + 100 completion tokens, used 10: the difference is back
+    assert limiter.tokens.level > 900
+    assert limiter.completion_estimate < 100
