@@ -33,7 +33,7 @@ from healthcoop.schemas import SCHEMA_VERSION, Article, ArticleExtraction
 
 from . import archive
 from .archive import Item
-from .errors import ConfigError, HealthcoopError, InputError, LLMError
+from .errors import ConfigError, ExtractionError, HealthcoopError, InputError, LLMError
 from .extract import Extractor, prepare, render
 from .llm_client import LLM
 from .ratelimit import CHARS_PER_TOKEN, Limiter
@@ -145,12 +145,6 @@ def error_row(item: Item, error: HealthcoopError) -> Row:
     )
 
 
-class InternalError(HealthcoopError):
-    """A bug met while annotating one record; recorded so the run goes on."""
-
-    type = "internal_error"
-
-
 def _is_fatal(error: HealthcoopError) -> bool:
     """Errors that no other record will escape: stop the run instead of recording them."""
     return isinstance(error, ConfigError) or (isinstance(error, LLMError) and error.kind == "auth")
@@ -164,6 +158,14 @@ def _settle(item: Item, run: Callable[[Article], ArticleExtraction]) -> Row:
         if _is_fatal(exc):
             raise
         return error_row(item, exc)
+    except Exception as exc:  # noqa: BLE001 - one record's bug must not sink the run
+        return error_row(item, _unexpected(exc))
+
+
+def _unexpected(exc: Exception) -> ExtractionError:
+    return ExtractionError(
+        f"the record could not be assembled ({type(exc).__name__}: {exc}); please report this"
+    )
 
 
 async def _asettle(item: Item, extractor: Extractor) -> Row:
@@ -175,7 +177,7 @@ async def _asettle(item: Item, extractor: Extractor) -> Row:
             raise
         return error_row(item, exc)
     except Exception as exc:  # noqa: BLE001 - one record's bug must not sink the run
-        return error_row(item, InternalError(f"{type(exc).__name__}: {exc}"))
+        return error_row(item, _unexpected(exc))
 
 
 def annotate_one(
