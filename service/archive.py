@@ -122,22 +122,27 @@ def read(
 ) -> Iterator[Item]:
     """The records of an archive, in order, one at a time. A run reads its archive twice (to
     annotate, then to write), so it must be a file or a directory, not a pipe."""
-    path = Path(source)
-    if not path.exists():
-        raise InputError(
-            f"no such archive: {source}"
-            + ("; save standard input to a file first" if str(source) == "-" else ""),
-            field="path",
-        )
+    path = _existing(source)
     kind = _format(path)
     if kind == "dir":
         yield from _read_dir(path)
         return
-    with _open_binary(path) as stream:
-        if kind == "jsonl":
-            yield from _read_jsonl(stream, text_field=text_field, id_field=id_field)
-        else:
-            yield from _read_csv(stream, kind, text_field=text_field, id_field=id_field)
+    try:
+        with _open_binary(path) as stream:
+            if kind == "jsonl":
+                yield from _read_jsonl(stream, text_field=text_field, id_field=id_field)
+            else:
+                yield from _read_csv(stream, kind, text_field=text_field, id_field=id_field)
+    except (OSError, EOFError) as exc:  # unreadable, or a damaged or truncated .gz
+        raise InputError(f"{path} cannot be read: {exc}", field="path") from None
+
+
+def _existing(source: str | os.PathLike[str]) -> Path:
+    path = Path(source)
+    if not path.exists():
+        hint = "; save standard input to a file first" if str(source) == "-" else ""
+        raise InputError(f"no such archive: {source}{hint}", field="path")
+    return path
 
 
 def _read_jsonl(stream: IO[bytes], *, text_field: str, id_field: str) -> Iterator[Item]:
@@ -225,15 +230,24 @@ def _walk(root: Path) -> Iterator[Path]:
 
 def count(source: str | os.PathLike[str]) -> int:
     """How many records the archive holds (a cheap pass, for the progress bar)."""
-    path = Path(source)
+    try:
+        return _count(_existing(source))
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{source} cannot be read: {exc}", field="path") from None
+
+
+def _count(path: Path) -> int:
     kind = _format(path)
     if kind == "dir":
         return sum(1 for _ in _walk(path))
-    if kind != "jsonl":
-        return sum(1 for _ in read(path))
-    n = 0
-    with _open_binary(path) as f:
-        for raw in f:
-            if raw.strip():
-                n += 1
-    return n
+    if kind == "jsonl":
+        with _open_binary(path) as f:
+            return sum(1 for raw in f if raw.strip())
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    with _open_binary(path) as stream:
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+        rows = csv.reader(text, delimiter="\t" if kind == "tsv" else ",")
+        try:
+            return max(0, sum(1 for row in rows if row) - 1)  # less the header
+        except csv.Error:
+            return sum(1 for _ in read(path))  # as many as the reader will report

@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 
 import httpx2
 
@@ -130,9 +131,14 @@ class Limiter:
 
 
 def _seconds(value: str | None) -> float | None:
+    """Retry-After in seconds: a number, or an HTTP date."""
     if value is None:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
-        return None  # an HTTP date: the client's own retry honours it; rare enough to skip here
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None

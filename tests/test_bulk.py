@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import healthcoop
 from healthcoop import bulk, prompting
+from healthcoop.archive import count as archive_count
 from healthcoop.errors import ConfigError, ExtractionError, LLMError
 from healthcoop.extract import Extractor
 from healthcoop.settings import Settings
@@ -455,3 +456,22 @@ def test_exactly_once_whatever_crashes_failures_and_repeats_the_archive_holds(
     for record, line in zip(records, lines[:-1], strict=True):
         good = record["text"] and record["text"][5:-1] not in failing
         assert line["status"] == ("ok" if good else "error")
+
+
+def test_a_missing_or_damaged_archive_is_an_input_error_not_a_traceback(tmp_path):
+    extractor, settings = instant_extractor(tmp_path, InstantLLM())
+    with pytest.raises(healthcoop.InputError, match="no such archive"):
+        healthcoop.annotate(tmp_path / "nope.jsonl", None, settings=settings, extractor=extractor)
+    (tmp_path / "bad.jsonl.gz").write_bytes(b"this is not gzip")
+    with pytest.raises(healthcoop.InputError, match="cannot be read"):
+        healthcoop.annotate(tmp_path / "bad.jsonl.gz", None, settings=settings, extractor=extractor)
+    with pytest.raises(healthcoop.InputError, match="cannot be read"):
+        archive_count(tmp_path / "bad.jsonl.gz")
+
+
+def test_the_progress_total_counts_records_in_every_format(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [article(0), article(1)], raw_lines=(b"", b"{bad"))
+    (tmp_path / "a.csv").write_text('id,text\n1,"two\nlines"\n\n2,x\n')
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.txt").write_text("x")
+    assert [archive_count(tmp_path / n) for n in ("a.jsonl", "a.csv", "d")] == [3, 2, 1]
