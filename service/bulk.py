@@ -100,7 +100,7 @@ class Summary:
 
 @dataclass
 class Plan:
-    """What a run would do (`dry_run=True`): nothing is asked, nothing is stored."""
+    """What a run would do (`plan`, `--dry-run`): nothing is asked, nothing is stored."""
 
     records: int = 0
     cached: int = 0
@@ -190,8 +190,6 @@ def annotate_one(
 ) -> dict[str, Any]:
     """One archive record → its output line, as a dict. A pure function of (record, settings)
     up to the model's answer: what a distributed engine maps over an archive."""
-    import healthcoop
-
     settings = settings or get_settings()
     if isinstance(record, Article):
         item = Item(record.id or "", record, key=archive.article_key(record))
@@ -200,8 +198,24 @@ def annotate_one(
         item = archive.to_item(fields, "record")
     if item.error is not None:
         return json.loads(_line(item, None))
-    ex = extractor or healthcoop.extractor(settings)
+    ex = extractor or _extractor_for(settings)
     return json.loads(_line(item, _settle(item, ex.extract)))
+
+
+_EXTRACTORS: dict[tuple[str, str | None], Extractor] = {}
+
+
+def _extractor_for(settings: Settings) -> Extractor:
+    """One extractor (and HTTP client) per settings in a process, reused across records."""
+    import healthcoop
+
+    secret = settings.api_key.get_secret_value() if settings.api_key else None
+    key = (settings.model_dump_json(), secret)  # the dump masks the key: add it back
+    if key not in _EXTRACTORS:
+        if len(_EXTRACTORS) >= 4:
+            _EXTRACTORS.clear()
+        _EXTRACTORS[key] = healthcoop.extractor(settings)
+    return _EXTRACTORS[key]
 
 
 # ---------------------------------------------------------------- output lines

@@ -475,3 +475,11 @@ def test_the_progress_total_counts_records_in_every_format(tmp_path):
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "x.txt").write_text("x")
     assert [archive_count(tmp_path / n) for n in ("a.jsonl", "a.csv", "d")] == [3, 2, 1]
+
+
+def test_the_unit_of_work_reuses_one_extractor_per_settings(fake, settings_for):
+    settings = settings_for(fake.url)
+    first = bulk.annotate_one(article(1), settings)
+    second = bulk.annotate_one(article(2), settings.model_copy())
+    assert (first["status"], second["status"]) == ("ok", "ok")
+    assert bulk._extractor_for(settings) is bulk._extractor_for(settings.model_copy())
