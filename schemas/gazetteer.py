@@ -27,6 +27,7 @@ class Country:
     aliases: tuple[str, ...]
     demonyms: tuple[str, ...]
     cities: tuple[str, ...]
+    short_name: str  # how news usually writes it: "Iran", "United States", "Russia"
 
 
 def _load(name: str) -> object:
@@ -57,6 +58,7 @@ def countries() -> dict[str, Country]:
             aliases=tuple(aliases),
             demonyms=tuple(row.get("demonyms", ())),
             cities=tuple(row.get("cities", ())),
+            short_name=(row.get("aliases") or [getattr(c, "common_name", None) or c.name])[0],
         )
     return out
 

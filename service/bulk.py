@@ -34,7 +34,7 @@ from healthcoop.schemas import SCHEMA_VERSION, Article, ArticleExtraction
 from . import archive
 from .archive import Item
 from .errors import ConfigError, ExtractionError, HealthcoopError, InputError, LLMError
-from .extract import Extractor, prepare, render
+from .extract import Extractor, prepare
 from .llm_client import LLM
 from .ratelimit import CHARS_PER_TOKEN, Limiter
 from .settings import Settings, get_settings
@@ -44,6 +44,7 @@ CHUNK = 256  # records read, looked up and written together
 # Workers start RAMP apart (at most RAMP_MAX in all): started together, their replies would
 # keep arriving together and wait on one another's parsing, a CPU-bound ~8 ms each.
 RAMP, RAMP_MAX = 0.012, 0.5
+PLAN_SAMPLE = 200  # records a dry run prepares in full to estimate the others
 TICK = 0.25  # seconds between store commits and progress reports, when answers trickle in
 
 T = TypeVar("T")
@@ -106,8 +107,9 @@ class Plan:
     cached: int = 0
     todo: int = 0
     input_errors: int = 0
-    prompt_tokens: int = 0  # estimated, for the records to do
-    completion_tokens_max: int = 0  # the cap: max_tokens for each record to do
+    requests: int = 0  # estimated: records to do that need a model call (not decided by rules)
+    prompt_tokens: int = 0  # estimated, for those requests
+    completion_tokens_max: int = 0  # the cap: max_tokens for each request
     cost_max: float | None = None  # USD, when prices are set
     store: Path | None = None
     key: ResultKey | None = None
@@ -618,16 +620,20 @@ def plan(
     id_field: str = "id",
     progress: ProgressFn | None = None,
 ) -> Plan:
-    """Count what a run would annotate and estimate its tokens and cost; asks no model."""
+    """Count what a run would annotate and estimate its tokens and cost; asks no model.
+
+    Preparing a request costs real CPU (candidate finding), so only the first `PLAN_SAMPLE`
+    records to do are prepared in full; their share needing a model call and their prompt
+    size beyond the article text (template, candidates, answer schema) are extrapolated.
+    """
     settings = _settings_for(settings, store=store)
     _check(force, only_errors, settings.concurrency)
     extractor = extractor or Extractor(_Unasked(model_name(settings)), settings)
     key = result_key(settings, extractor)
-    # instructor sends the response model's JSON Schema with every request
-    schema = len(json.dumps(extractor.response_model.model_json_schema()))
     selection = Selection(force=force, only_errors=only_errors)
     result = Plan(store=store_path(settings), key=key)
     stats = Progress(phase="planning")
+    sampled = calls = overhead = text_chars = 0
     with contextlib.ExitStack() as stack:
         path = store_path(settings)
         db = stack.enter_context(Store(path)) if path.exists() else None
@@ -638,24 +644,45 @@ def plan(
                 result.records += 1
                 if item.article is None:
                     result.input_errors += 1
-                elif not selection.todo(states.get(item.key)):
+                    continue
+                if not selection.todo(states.get(item.key)):
                     result.cached += 1
-                else:
+                    continue
+                if sampled < PLAN_SAMPLE:
                     try:
-                        messages = render(prepare(item.article, settings), extractor.template)
+                        chars = _request_chars(item.article, extractor, settings)
                     except InputError:
                         result.input_errors += 1
                         continue
-                    chars = schema + sum(len(m["content"]) for m in messages)
-                    result.todo += 1
-                    result.prompt_tokens += chars // CHARS_PER_TOKEN
+                    sampled += 1
+                    if chars is not None:
+                        calls += 1
+                        overhead += chars - len(item.article.text)
+                result.todo += 1
+                text_chars += len(item.article.text)
             stats.done = result.records
             if progress is not None:
                 progress(stats)
-    result.completion_tokens_max = result.todo * settings.max_tokens
+    share = calls / sampled if sampled else 0.0
+    mean_overhead = overhead / calls if calls else 0.0
+    result.requests = round(result.todo * share)
+    result.prompt_tokens = round(
+        share * (text_chars + result.todo * mean_overhead) / CHARS_PER_TOKEN
+    )
+    result.completion_tokens_max = result.requests * settings.max_tokens
     if settings.price_prompt is not None or settings.price_completion is not None:
         result.cost_max = (
             result.prompt_tokens * (settings.price_prompt or 0.0)
             + result.completion_tokens_max * (settings.price_completion or 0.0)
         ) / 1e6
     return result
+
+
+def _request_chars(article: Article, extractor: Extractor, settings: Settings) -> int | None:
+    """Characters one request for the article sends (messages and answer schema), or None
+    when the rules answer without asking the model."""
+    question = extractor.strategy.plan(prepare(article, settings), extractor.template)
+    if question.response_model is None:
+        return None
+    schema = json.dumps(question.response_model.model_json_schema())
+    return len(schema) + sum(len(m["content"]) for m in question.messages)

@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .errors import ConfigError, HealthcoopError, InputError
 from .settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from . import evaluate
 
 app = typer.Typer(
     help="Turn news about international health cooperation into grounded, normalized data.",
@@ -184,6 +187,36 @@ def serve_model(
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+) -> None:
+    """Serve the extraction contract over HTTP (POST /v1/extract; docs at /docs)."""
+    import logging
+
+    import uvicorn
+
+    from .app import create_app
+
+    # one JSON line per request on stderr; uvicorn's own access log would repeat it
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    service_log = logging.getLogger("healthcoop.service")
+    service_log.addHandler(handler)
+    service_log.setLevel(log_level.upper())
+    service_log.propagate = False
+    try:
+        application = create_app(get_settings())
+    except HealthcoopError as exc:
+        raise _fail(exc) from None
+    try:
+        uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+    except SystemExit as exc:  # uvicorn exits 3 when startup failed; it has said why
+        raise typer.Exit(EXIT_USAGE if exc.code else EXIT_OK) from None
+
+
+@app.command()
 def models() -> None:
     """List the embedded models and whether their weights are installed."""
     import importlib.metadata as md
@@ -203,11 +236,187 @@ def models() -> None:
 def list_prompts() -> None:
     """List the prompt templates and their versions."""
     from . import prompting
-    from .extract import Extractor
+    from .extract import prompt_version
 
     for name in prompting.available():
         t = prompting.load(name)
-        typer.echo(f"{name:20} {t.version(Extractor.response_model_for(name))}")
+        typer.echo(f"{name:20} {prompt_version(name)}  strategy={t.strategy}")
+
+
+def _read_jsonl(path: Path, what: str) -> list[dict]:
+    """The JSON objects of a JSON-lines file; blank lines are skipped."""
+    if not path.is_file():
+        raise InputError(f"no such {what} file: {path}", field=what)
+    out: list[dict] = []
+    with path.open(encoding="utf-8") as lines:
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{n}: not valid JSON ({exc.msg})", field=what) from None
+            if not isinstance(obj, dict):
+                raise InputError(f"{path}:{n}: each line must be a JSON object", field=what)
+            out.append(obj)
+    return out
+
+
+def _run_articles(articles: list[dict], save: Path | None) -> tuple[list[dict], int]:
+    """Extract each article in turn, as bulk-runner lines (written to `save` as they come);
+    a failed article becomes an error line. Returns the lines and how many failed."""
+    import time
+
+    import healthcoop
+
+    ex = healthcoop.extractor(get_settings())
+    lines: list[dict] = []
+    failed = 0
+    out = save.open("w", encoding="utf-8") if save else None
+    try:
+        for n, article in enumerate(articles, 1):
+            article_id = str(article.get("id") or f"line-{n}")
+            started = time.monotonic()
+            try:
+                record = ex.extract(article)
+            except ConfigError:
+                raise
+            except HealthcoopError as exc:
+                failed += 1
+                line = {"article_id": article_id, "status": "error", "error": exc.to_dict()}
+                outcome = f"{type(exc).__name__}: {exc.message}"
+            else:
+                extraction = record.model_dump(mode="json")
+                line = {"article_id": record.article_id, "status": "ok", "extraction": extraction}
+                outcome = "ok"
+            took = time.monotonic() - started
+            typer.echo(f"[{n}/{len(articles)}] {article_id}: {outcome} ({took:.1f}s)", err=True)
+            lines.append(line)
+            if out:
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                out.flush()
+    finally:
+        if out:
+            out.close()
+    return lines, failed
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _print_report(report: evaluate.Report, per_article: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(
+        title=f"{len(report.articles)} articles: {report.count('ok')} extracted, "
+        f"{report.count('error')} failed, {report.count('missing')} without a prediction"
+    )
+    table.add_column("field")
+    for name in ("TP", "FP", "FN", "precision", "recall", "F1"):
+        table.add_column(name, justify="right")
+
+    def row(name: str, c: evaluate.Counts, style: str | None = None) -> None:
+        table.add_row(
+            name, str(c.tp), str(c.fp), str(c.fn),
+            _num(c.precision), _num(c.recall), _num(c.f1), style=style,
+        )  # fmt: skip
+
+    for name, counts in report.fields.items():
+        row(name, counts)
+    table.add_section()
+    row("micro (all fields)", report.micro, style="bold")
+    console.print(table)
+
+    ev = report.evidence
+    share = _num(ev.exact_share * 100 if ev.exact_share is not None else None, 1)
+    console.print(
+        f"evidence: {ev.exact}/{ev.spans} spans exactly grounded ({share}%), offsets checked "
+        f"against the text for {ev.offsets_checked}; {ev.items_without_evidence} items without "
+        "evidence"
+    )
+    cost = report.cost.to_dict() if report.cost.articles else None
+    if cost:
+        console.print(
+            f"model: {_num(cost['seconds_per_article'], 1)} s/article, "
+            f"{_num(cost['tokens_per_article'], 0)} tokens/article "
+            f"({_num(cost['prompt_tokens_per_article'], 0)} prompt + "
+            f"{_num(cost['completion_tokens_per_article'], 0)} completion), "
+            f"over {cost['articles']} articles"
+        )
+    if report.unscored:
+        console.print(f"not scored (no gold record): {', '.join(report.unscored)}")
+    if not per_article:
+        return
+    lost = Table(title="per article: what was missed (FN) and what was spurious (FP)")
+    for name in ("article", "field", "missed", "spurious"):
+        lost.add_column(name, overflow="fold")
+    for a in report.articles:
+        if a.status != "ok":
+            lost.add_row(a.article_id, a.status, a.error or "no prediction", "")
+        for name, r in a.fields.items():
+            if r.missed or r.spurious:
+                lost.add_row(a.article_id, name, "; ".join(r.missed), "; ".join(r.spurious))
+    console.print(lost)
+
+
+@app.command("eval")
+def eval_(
+    gold: Annotated[
+        Path, typer.Option(help="gold records, JSON lines (shared/spec/annotation-guide.md)")
+    ],
+    articles: Annotated[
+        Path | None,
+        typer.Option(
+            help="articles, JSON lines (id, text, ...): extracted now, or with --predictions "
+            "used to check evidence offsets"
+        ),
+    ] = None,
+    predictions: Annotated[
+        Path | None,
+        typer.Option(
+            help="score this earlier run (bulk-runner lines or ArticleExtraction records) "
+            "instead of extracting"
+        ),
+    ] = None,
+    save: Annotated[
+        Path | None, typer.Option(help="write this run's predictions here, to re-score later")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    per_article: Annotated[
+        bool, typer.Option(help="also show what each article missed or added")
+    ] = False,
+) -> None:
+    """Score extraction against gold records: precision, recall and F1 per field."""
+    from . import evaluate
+
+    if predictions is None and articles is None:
+        raise typer.BadParameter("give --articles to extract and score, or --predictions")
+    if predictions is not None and save is not None:
+        raise typer.BadParameter("--save writes a new run; it does not go with --predictions")
+    failed = 0
+    try:
+        gold_records = _read_jsonl(gold, "gold")
+        article_list = _read_jsonl(articles, "articles") if articles else []
+        texts = {
+            str(a["id"]): a["text"]
+            for a in article_list
+            if a.get("id") and isinstance(a.get("text"), str)
+        }
+        if predictions is not None:
+            lines = _read_jsonl(predictions, "predictions")
+        else:
+            lines, failed = _run_articles(article_list, save)
+        report = evaluate.score(gold_records, lines, texts=texts)
+    except HealthcoopError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(per_article=per_article), indent=2))
+    else:
+        _print_report(report, per_article)
+    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
 
 
 def main() -> None:

@@ -174,6 +174,17 @@ def wait_ready(base_url: str, proc: subprocess.Popen[bytes], *, timeout: float) 
     )
 
 
+def endpoint_update(settings: Settings, base_url: str) -> dict[str, object]:
+    """Settings that talk to an embedded model server at `base_url`: the answer schema goes in
+    llama-cpp-python's json_object response format (a grammar, no prompt tokens)."""
+    return {
+        "base_url": base_url,
+        "model": get_model(settings.embedded_model).name,
+        "mode": "json_schema",
+        "dialect": "llama_cpp",
+    }
+
+
 @contextlib.contextmanager
 def running(settings: Settings, *, startup_timeout: float = 180.0) -> Iterator[Settings]:
     """Start the embedded model server for the duration of the block; yields settings that
@@ -185,9 +196,7 @@ def running(settings: Settings, *, startup_timeout: float = 180.0) -> Iterator[S
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         wait_ready(base_url, proc, timeout=startup_timeout)
-        yield settings.model_copy(
-            update={"base_url": base_url, "model": get_model(settings.embedded_model).name}
-        )
+        yield settings.model_copy(update=endpoint_update(settings, base_url))
     finally:
         proc.terminate()
         try:

@@ -1,51 +1,32 @@
-"""The extraction pipeline: Article → prompt → validated draft → grounded, normalized record.
+"""The extraction pipeline: Article → prompt → validated answer → grounded, normalized record.
 
-`assemble` (draft → record) is pure and carries the grounding and normalization; `Extractor`
-adds the I/O: rendering the prompt and asking the model, synchronously or not.
+A prompt template names its strategy: `candidates` (default: the candidate layer finds what
+the text names, the model chooses among it) or `draft` (the model writes names as written,
+grounding searches for them). Assembly (`assemble.py`) is pure; `Extractor` adds the I/O.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from healthcoop.schemas import (
-    SCHEMA_VERSION,
-    Agreement,
-    Article,
-    ArticleExtraction,
-    Location,
-    Mechanism,
-    Meeting,
-    Official,
-    Party,
-    PartyKind,
-    Provenance,
-    Span,
-    Usage,
-)
+from healthcoop.schemas import SCHEMA_VERSION, Article, ArticleExtraction, Provenance, Usage
 from healthcoop.schemas.draft import Draft
-from healthcoop.schemas.gazetteer import countries, organizations
 
 from . import prompting
-from .errors import InputError
-from .grounding import align, find_all, sentence_around
+from .answer import answer_model
+from .assemble import Source, assemble_answer, assemble_draft
+from .candidates import Candidates, find_candidates
+from .errors import InputError, PromptError
 from .llm_client import LLM, Completion, Message
-from .normalise import (
-    city_country,
-    clean_person_name,
-    country_code,
-    parse_date,
-    resolve_party,
-)
 from .settings import Settings, get_settings
-from .text import clean_text
-
-MAX_SPANS_PER_ITEM = 5
+from .text import clean_text, decode
 
 
 @dataclass(frozen=True)
@@ -56,11 +37,18 @@ class Prepared:
     text: str
     changed: bool  # text differs from article.text (HTML stripped, controls removed)
 
+    @property
+    def source(self) -> Source:
+        a = self.article
+        return Source(a.id or "", self.text, a.published, self.changed)
 
-def to_article(value: Article | Mapping[str, Any] | str) -> Article:
-    """Accept an Article, its JSON-like dict, or bare text."""
+
+def to_article(value: Article | Mapping[str, Any] | str | bytes) -> Article:
+    """Accept an Article, its JSON-like dict, bare text, or UTF-8 bytes."""
     if isinstance(value, Article):
         return value
+    if isinstance(value, (bytes, bytearray)):
+        value = decode(bytes(value), what="article text")
     try:
         if isinstance(value, str):
             return Article(text=value)
@@ -80,208 +68,105 @@ def prepare(value: Article | Mapping[str, Any] | str, settings: Settings) -> Pre
     return Prepared(article, text, changed)
 
 
-def render(prepared: Prepared, template: prompting.Template) -> list[Message]:
+def render(prepared: Prepared, template: prompting.Template, **extra: object) -> list[Message]:
     a = prepared.article
     return template.render(
         text=prepared.text,
         title=a.title,
         published=a.published.isoformat() if a.published else None,
         source=a.source,
+        **extra,
     )
 
 
-# ---------------------------------------------------------------- assembling a record
+# ---------------------------------------------------------------- strategies
 
 
-class _Grounder:
-    """Finds evidence for items in one text and applies the ungrounded-item policy."""
+@dataclass(frozen=True)
+class Plan:
+    """What to ask the model about one article (nothing, when rules already decide)."""
 
-    def __init__(self, text: str, settings: Settings) -> None:
-        self.text = text
-        self.threshold = settings.fuzzy_threshold
-        self.flag = settings.ungrounded == "flag"
-        self.dropped: list[str] = []
-
-    def mentions(self, *names: str | None) -> list[Span]:
-        for name in names:
-            if name and (spans := find_all(self.text, name, limit=MAX_SPANS_PER_ITEM)):
-                return spans
-        for name in names:
-            if name and (span := align(self.text, name, threshold=self.threshold)):
-                return [span]
-        return []
-
-    def quote(self, *quotes: str | None) -> list[Span]:
-        for q in quotes:
-            if q and (span := align(self.text, q, threshold=self.threshold)):
-                return [sentence_around(self.text, span)]
-        return []
-
-    def keep(self, what: str, evidence: list[Span]) -> dict[str, Any] | None:
-        """Fields to add to an item, or None when it must be dropped."""
-        if evidence:
-            return {"evidence": evidence, "grounded": True}
-        if self.flag:
-            return {"evidence": [], "grounded": False}
-        self.dropped.append(what)
-        return None
+    response_model: type[BaseModel] | None
+    messages: list[Message]
+    candidates: Candidates | None = None
 
 
-def _party_aliases(kind: PartyKind, code: str | None) -> list[str]:
-    if code is None:
-        return []
-    if kind is PartyKind.country:
-        c = countries()[code]
-        return [*c.aliases, *c.demonyms]
-    org = organizations()[code]
-    return [org.code, *org.aliases]
+class Strategy(Protocol):
+    def plan(self, prepared: Prepared, template: prompting.Template) -> Plan: ...
+
+    def assemble(self, answer: Any, plan: Plan, prepared: Prepared, *, settings: Settings,
+                 provenance: Provenance) -> ArticleExtraction: ...  # fmt: skip
+
+    def schema_fingerprint(self) -> str: ...
 
 
-def _codes(names: Iterable[str], known: dict[str, str]) -> list[str]:
-    """Party codes for names as written, in order, without repeats or unresolvable names."""
-    out: list[str] = []
-    for name in names:
-        code = known.get(name)
-        if code is None:
-            resolved = resolve_party(name)
-            code = resolved[1] if resolved else None
-        if code and code not in out:
-            out.append(code)
-    return out
+class DraftStrategy:
+    """The model names things as written; grounding and normalization do the rest."""
+
+    def plan(self, prepared: Prepared, template: prompting.Template) -> Plan:
+        return Plan(Draft, render(prepared, template))
+
+    def assemble(self, answer: Any, plan: Plan, prepared: Prepared, *, settings: Settings,
+                 provenance: Provenance) -> ArticleExtraction:  # fmt: skip
+        return assemble_draft(answer, prepared.source, settings=settings, provenance=provenance)
+
+    def schema_fingerprint(self) -> str:
+        return json.dumps(Draft.model_json_schema(), sort_keys=True)
 
 
-def assemble(
-    draft: Draft,
-    prepared: Prepared,
-    *,
-    settings: Settings,
-    provenance: Provenance,
-) -> ArticleExtraction:
-    """Ground and normalize a validated draft into a contract v1 record (pure)."""
-    text, published = prepared.text, prepared.article.published
-    g = _Grounder(text, settings)
+# A fixed text whose candidates exercise every part of the answer model: its schema stands for
+# the strategy's shape in the prompt version (the real schema differs per article).
+_FINGERPRINT_TEXT = (
+    "On Sunday, Iran's health minister Ali Rezaei met WHO Director-General Jane Smith in Doha "
+    "and they signed a memorandum of understanding and agreed to set up a working group."
+)
 
-    if not draft.relevant:
-        return ArticleExtraction(
-            article_id=prepared.article.id or "",
-            relevant=False,
-            summary=draft.summary,
-            provenance=provenance,
-            text=text if prepared.changed else None,
+
+class CandidateStrategy:
+    """The candidate layer finds what the text names; the model chooses among it."""
+
+    def plan(self, prepared: Prepared, template: prompting.Template) -> Plan:
+        c = find_candidates(prepared.text, prepared.article.published)
+        if len(c.parties) < 2 or not c.health:
+            # international health cooperation needs two parties and some health at all;
+            # without them no question is worth a model call
+            return Plan(None, [], c)
+        return Plan(answer_model(c), render(prepared, template, candidates=c), c)
+
+    def assemble(self, answer: Any, plan: Plan, prepared: Prepared, *, settings: Settings,
+                 provenance: Provenance) -> ArticleExtraction:  # fmt: skip
+        assert plan.candidates is not None
+        return assemble_answer(
+            answer, plan.candidates, prepared.source, settings=settings, provenance=provenance
         )
 
-    # Parties: from the list, and from anyone named as a party of something else.
-    names = [*draft.parties]
-    for m in draft.meetings:
-        names += m.parties
-    for a in draft.agreements:
-        names += a.parties
-    for o in draft.officials:
-        if o.party:
-            names.append(o.party)
-    parties: list[Party] = []
-    known: dict[str, str] = {}  # name as written → code
-    seen: set[str] = set()
-    for name in dict.fromkeys(n.strip() for n in names if n and n.strip()):
-        resolved = resolve_party(name)
-        if resolved is None:
-            continue  # neither a country nor a known international organization
-        kind, code = resolved
-        if code is None:
-            continue
-        known[name] = code
-        if code in seen:
-            continue
-        evidence = g.mentions(name, *_party_aliases(kind, code))
-        extra = g.keep(f"party {name!r}", evidence)
-        if extra is None:
-            continue
-        seen.add(code)
-        parties.append(Party(name=name, kind=kind, code=code, **extra))
+    def schema_fingerprint(self) -> str:
+        model = answer_model(find_candidates(_FINGERPRINT_TEXT, dt.date(2025, 1, 1)))
+        return json.dumps(model.model_json_schema(), sort_keys=True)
 
-    officials: list[Official] = []
-    for o in draft.officials:
-        name = clean_person_name(o.name)
-        if len(name.split()) < 2 and not any(ch.isupper() for ch in name[1:]):
-            continue  # a title or a bare surname is not a named official
-        if any(x.name == name for x in officials):
-            continue
-        extra = g.keep(f"official {name!r}", g.mentions(name))
-        if extra is None:
-            continue
-        party = _codes([o.party], known)[0] if o.party and _codes([o.party], known) else None
-        officials.append(Official(name=name, title=o.title or None, party=party, **extra))
-    official_names = {o.name for o in officials}
 
-    meetings: list[Meeting] = []
-    for m in draft.meetings:
-        codes = _codes(m.parties, known)
-        location = None
-        if m.city or m.country:
-            ctry = country_code(m.country) or city_country(m.city)
-            location = Location(city=m.city or None, country=ctry)
-        extra = g.keep("meeting", g.quote(m.quote) or g.mentions(*m.officials))
-        if extra is None:
-            continue
-        meetings.append(
-            Meeting(
-                parties=codes,
-                officials=[n for n in map(clean_person_name, m.officials) if n in official_names],
-                date=parse_date(m.date, published),
-                location=location,
-                forum=m.forum or None,
-                **extra,
-            )
-        )
+STRATEGIES: dict[str, Strategy] = {"draft": DraftStrategy(), "candidates": CandidateStrategy()}
 
-    agreements: list[Agreement] = []
-    for a in draft.agreements:
-        extra = g.keep(f"agreement ({a.instrument.value})", g.quote(a.quote, a.title))
-        if extra is None:
-            continue
-        day = parse_date(a.date, published)
-        agreements.append(
-            Agreement(
-                instrument=a.instrument,
-                status=a.status,
-                parties=_codes(a.parties, known),
-                date=day.start if day else None,
-                title=a.title or None,
-                **extra,
-            )
-        )
 
-    mechanisms: list[Mechanism] = []
-    for k in draft.mechanisms:
-        extra = g.keep(f"mechanism ({k.kind.value})", g.quote(k.quote))
-        if extra is None:
-            continue
-        mechanisms.append(
-            Mechanism(
-                kind=k.kind,
-                status=k.status,
-                parties=_codes(k.parties, known),
-                description=k.quote.strip(),
-                **extra,
-            )
-        )
+def strategy_for(template: prompting.Template) -> Strategy:
+    try:
+        return STRATEGIES[template.strategy]
+    except KeyError:
+        raise PromptError(
+            f"prompt {template.name!r} names strategy {template.strategy!r}; "
+            f"known: {', '.join(STRATEGIES)}"
+        ) from None
 
-    return ArticleExtraction(
-        article_id=prepared.article.id or "",
-        relevant=True,
-        parties=parties,
-        officials=officials,
-        meetings=meetings,
-        agreements=agreements,
-        mechanisms=mechanisms,
-        areas=list(dict.fromkeys(draft.areas)),
-        summary=draft.summary.strip(),
-        provenance=provenance,
-        text=text if prepared.changed else None,
-    )
+
+def prompt_version(name: str) -> str:
+    """Version of a prompt: hash of its template and of the answer shape it asks for."""
+    template = prompting.load(name)
+    return template.version(strategy_for(template).schema_fingerprint())
 
 
 # ---------------------------------------------------------------- the pipeline with I/O
+
+_NO_CALL = Completion(value=None, prompt_tokens=0, completion_tokens=0, attempts=0, latency_ms=0)
 
 
 class Extractor:
@@ -291,15 +176,10 @@ class Extractor:
         self.llm = llm
         self.settings = settings or get_settings()
         self.template = prompting.load(self.settings.prompt)
-        self.response_model = self.response_model_for(self.settings.prompt)
-        self.prompt_version = self.template.version(self.response_model)
+        self.strategy = strategy_for(self.template)
+        self.prompt_version = prompt_version(self.settings.prompt)
 
-    @staticmethod
-    def response_model_for(prompt: str) -> type[Draft]:
-        """The model a prompt asks for (one draft shape for now)."""
-        return Draft
-
-    def _provenance(self, prepared: Prepared, done: Completion[Draft]) -> Provenance:
+    def _provenance(self, prepared: Prepared, done: Completion[Any]) -> Provenance:
         return Provenance(
             task=self.settings.task,
             schema_version=SCHEMA_VERSION,
@@ -313,20 +193,35 @@ class Extractor:
             latency_ms=done.latency_ms,
         )
 
-    def _finish(self, prepared: Prepared, done: Completion[Draft]) -> ArticleExtraction:
-        return assemble(
+    def _finish(self, plan: Plan, prepared: Prepared, done: Completion[Any]) -> ArticleExtraction:
+        return self.strategy.assemble(
             done.value,
+            plan,
             prepared,
             settings=self.settings,
             provenance=self._provenance(prepared, done),
         )
 
     def extract(self, article: Article | Mapping[str, Any] | str) -> ArticleExtraction:
+        prepared, plan = self._plan(article)
+        done = (
+            self.llm.complete(plan.messages, plan.response_model)
+            if plan.response_model is not None
+            else _NO_CALL
+        )
+        return self._finish(plan, prepared, done)
+
+    def _plan(self, article: Article | Mapping[str, Any] | str) -> tuple[Prepared, Plan]:
         prepared = prepare(article, self.settings)
-        done = self.llm.complete(render(prepared, self.template), self.response_model)
-        return self._finish(prepared, done)
+        return prepared, self.strategy.plan(prepared, self.template)
 
     async def aextract(self, article: Article | Mapping[str, Any] | str) -> ArticleExtraction:
-        prepared = prepare(article, self.settings)
-        done = await self.llm.acomplete(render(prepared, self.template), self.response_model)
-        return self._finish(prepared, done)
+        # candidate finding and assembly are CPU work: keep them off the event loop, so a
+        # service stays responsive while long articles are processed
+        prepared, plan = await asyncio.to_thread(self._plan, article)
+        done = (
+            await self.llm.acomplete(plan.messages, plan.response_model)
+            if plan.response_model is not None
+            else _NO_CALL
+        )
+        return await asyncio.to_thread(self._finish, plan, prepared, done)

@@ -160,7 +160,7 @@ def resolve_party(name: str) -> tuple[PartyKind, str | None] | None:
 
 _HONORIFICS = re.compile(
     r"^(?:(?:h\.\s?e\.|his|her|excellency|dr|prof|professor|mr|mrs|ms|miss|mx|sir|dame|"
-    r"eng|engr|hon|honourable|honorable|the)\.?\s+)+",
+    r"eng|engr|hon|honourable|honorable|shri|smt|shrimati|the)\.?\s+)+",
     re.IGNORECASE,
 )
 _POSTNOMINALS = re.compile(r",?\s+(?:MD|M\.D\.|PhD|Ph\.D\.|MPH|FRCP|MBBS)\.?$")

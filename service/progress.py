@@ -78,6 +78,7 @@ def plan_report(p: Plan) -> str:
     lines = [
         f"{p.records:,} records: {p.todo:,} to annotate, {p.cached:,} in the store, "
         f"{p.input_errors:,} unusable as input",
+        f"requests: ≈{p.requests:,} (the rest are decided without the model)",
         f"tokens: ≈{p.prompt_tokens:,} prompt, ≤{p.completion_tokens_max:,} completion "
         "(max_tokens for each)",
     ]

@@ -8,17 +8,17 @@ changing either re-annotates what the bulk runner must re-run.
 from __future__ import annotations
 
 import hashlib
-import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
 import jinja2
-from pydantic import BaseModel
 
 from .errors import PromptError
 
 SEPARATOR = "--- user ---"
+_STRATEGY = re.compile(r"^\{#\s*strategy:\s*([a-z_]+)")
 _ENV = jinja2.Environment(
     undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False
 )
@@ -30,12 +30,12 @@ class Template:
     source: str
     system: jinja2.Template
     user: jinja2.Template
+    strategy: str  # how the pipeline asks and assembles: "draft" or "candidates"
 
-    def version(self, response_model: type[BaseModel] | None = None) -> str:
-        """Content hash of the template (and of the response model's schema, if given)."""
+    def version(self, schema: str | None = None) -> str:
+        """Content hash of the template (and of the answer schema it asks for, if given)."""
         h = hashlib.sha256(self.source.encode("utf-8"))
-        if response_model is not None:
-            schema = json.dumps(response_model.model_json_schema(), sort_keys=True)
+        if schema is not None:
             h.update(b"\0" + schema.encode("utf-8"))
         return h.hexdigest()[:12]
 
@@ -70,7 +70,9 @@ def parse(name: str, source: str) -> Template:
     if SEPARATOR not in source:
         raise PromptError(f"prompt {name!r} has no '{SEPARATOR}' line between system and user")
     system, user = source.split(SEPARATOR, 1)
+    declared = _STRATEGY.match(source)
+    strategy = declared.group(1) if declared else "draft"
     try:
-        return Template(name, source, _ENV.from_string(system), _ENV.from_string(user))
+        return Template(name, source, _ENV.from_string(system), _ENV.from_string(user), strategy)
     except jinja2.TemplateSyntaxError as exc:
         raise PromptError(f"prompt {name!r} line {exc.lineno}: {exc.message}") from None

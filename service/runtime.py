@@ -27,7 +27,7 @@ def endpoint_settings(settings: Settings) -> Settings:
         if live is None:
             live = _stack.enter_context(embedded.running(settings))
             _embedded[settings.embedded_model] = live
-    return settings.model_copy(update={"base_url": live.base_url, "model": live.model})
+    return settings.model_copy(update=embedded.endpoint_update(settings, str(live.base_url)))
 
 
 def open_llm(settings: Settings) -> OpenAILLM:

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 InstructorMode = Literal["tools", "json", "json_schema", "md_json"]
 UngroundedPolicy = Literal["drop", "flag"]
+Dialect = Literal["openai", "llama_cpp"]
 
 
 class Settings(BaseSettings):
@@ -33,12 +34,17 @@ class Settings(BaseSettings):
         default=2, ge=0, description="re-asks when an answer fails validation"
     )
     mode: InstructorMode = Field(default="tools", description="how instructor asks for JSON")
+    dialect: Dialect = Field(
+        default="openai",
+        description="llama_cpp: send a json_schema response format as llama-cpp-python's "
+        "json_object+schema (a grammar, with no schema text in the prompt)",
+    )
     temperature: float = Field(default=0.0, ge=0, le=2)
     max_tokens: int = Field(default=1024, gt=0, description="cap on tokens in one answer")
 
     # --- the task ---
     task: str = "health_cooperation"
-    prompt: str = Field(default="extract", description="prompt template name in prompts/")
+    prompt: str = Field(default="candidates", description="prompt template name in prompts/")
     max_chars: int = Field(default=50_000, gt=0, description="longest article text accepted")
     ungrounded: UngroundedPolicy = Field(
         default="drop", description="what to do with an item whose evidence is not in the text"
@@ -57,6 +63,18 @@ class Settings(BaseSettings):
     # --- HTTP service (healthcoop serve) ---
     service_token: SecretStr | None = Field(
         default=None, description="bearer token required on every route but /healthz"
+    )
+    service_concurrency: int = Field(
+        default=4, gt=0, description="extractions in flight to the model at once; the rest queue"
+    )
+    service_max_batch: int = Field(
+        default=32, gt=0, description="most articles accepted by POST /v1/extract/batch"
+    )
+    service_max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0, description="largest request body accepted (413 above)"
+    )
+    service_cors_origins: list[str] = Field(
+        default_factory=list, description='origins allowed by CORS, e.g. ["https://a.example"]'
     )
 
     # --- bulk runs (healthcoop annotate) ---

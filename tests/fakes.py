@@ -58,8 +58,22 @@ class Fault:
         return cls(delay=seconds)
 
 
-def completion(arguments: dict | str, *, model: str = "fake") -> dict:
+def completion(arguments: dict | str, *, model: str = "fake", as_content: bool = False) -> dict:
+    """A chat completion carrying `arguments` as a tool call, or as the message content when
+    the request asked for JSON through `response_format` instead of tools."""
     args = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    if as_content:
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {"index": 0, "finish_reason": "stop",
+                 "message": {"role": "assistant", "content": args}}
+            ],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
+        }  # fmt: skip
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
@@ -116,17 +130,22 @@ class FakeOpenAI:
             await _send(send, 200, json.dumps({"object": "list", "data": [{"id": "fake"}]}))
             return
         self.requests += 1
+        try:
+            request = json.loads(body)
+        except ValueError:
+            request = {}
         if self.keep_bodies:
-            with contextlib.suppress(ValueError):
-                self.bodies.append(json.loads(body))
+            self.bodies.append(request)
+        as_content = isinstance(request, dict) and "tools" not in request
         fault = self.faults.popleft() if self.faults else None
         await asyncio.sleep(self.latency + (fault.delay if fault else 0.0))
         if fault is not None and fault.body == "__garbage_arguments__":
-            await _send(send, 200, json.dumps(completion("this is not JSON, sorry")))
+            garbage = completion("this is not JSON, sorry", as_content=as_content)
+            await _send(send, 200, json.dumps(garbage))
         elif fault is not None and (fault.status != 200 or fault.body is not None):
             await _send(send, fault.status, fault.body or "", fault.headers)
         else:
-            await _send(send, 200, json.dumps(completion(self.arguments)))
+            await _send(send, 200, json.dumps(completion(self.arguments, as_content=as_content)))
 
 
 async def _send(send, status: int, body: str, headers=()) -> None:  # noqa: ANN001 - ASGI

@@ -6,6 +6,7 @@ import contextlib
 import csv
 import gzip
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def instant_extractor(tmp_path: Path, llm: InstantLLM, **overrides) -> tuple[Ext
 def with_prompt_edit(extractor: Extractor, extra: str) -> Extractor:
     """The same extractor with its prompt template edited (so its prompt version changes)."""
     extractor.template = prompting.parse(extractor.template.name, extractor.template.source + extra)
-    extractor.prompt_version = extractor.template.version(extractor.response_model)
+    extractor.prompt_version = extractor.template.version(extractor.strategy.schema_fingerprint())
     return extractor
 
 
@@ -136,7 +137,7 @@ def test_the_same_text_under_two_ids_is_asked_once_and_written_under_each_id(tmp
 
 
 def test_metadata_that_the_model_sees_is_part_of_the_key(tmp_path):
-    text = "The ministers met on Sunday."
+    text = "The health ministers of Iran and Qatar met on Sunday."
     records = [{"id": "a", "text": text}, {"id": "b", "text": text, "published": "2025-04-28"}]
     archive = write_jsonl(tmp_path / "archive.jsonl", records)
     llm = InstantLLM()
@@ -189,7 +190,7 @@ def test_only_errors_retries_the_failures_and_nothing_else(tmp_path):
     failing = {"number 1.", "number 4."}
 
     def fail(text: str) -> ExtractionError | None:
-        if any(text.endswith(f) for f in failing):
+        if any(f in text for f in failing):
             return ExtractionError("the model's answer did not validate", attempts=1)
         return None
 
@@ -315,6 +316,9 @@ def test_a_crashed_run_keeps_its_answers_and_the_next_run_writes_each_record_onc
     with pytest.raises(Crash):
         healthcoop.annotate(archive, tmp_path / "out.jsonl", settings=settings, extractor=extractor)
     assert not (tmp_path / "out.jsonl").exists()
+    with Store(tmp_path / "store.sqlite") as store:
+        kept = store.count()  # answers in flight when it crashed are lost, and asked again
+    assert 0 < kept <= 25
 
     llm = InstantLLM()
     healthcoop.annotate(
@@ -322,7 +326,7 @@ def test_a_crashed_run_keeps_its_answers_and_the_next_run_writes_each_record_onc
     )
     lines = read_out(tmp_path / "out.jsonl")
     assert ids(lines) == [r.get("id") for r in records]
-    assert len(crashing.asked) + len(llm.asked) == 40  # each distinct text asked once
+    assert len(llm.asked) == 40 - kept  # nothing stored is asked again
     assert [line["status"] for line in lines].count("ok") == 41
 
 
@@ -429,10 +433,16 @@ def test_the_unit_of_work_maps_one_record_to_its_output_line():
 def test_exactly_once_whatever_crashes_failures_and_repeats_the_archive_holds(
     texts, crash_after, failing, concurrency
 ):
-    records = [{"id": f"r{i}", "text": f"Text {t}." if t else t} for i, t in enumerate(texts)]
+    def text(t: str | None) -> str | None:
+        return f"Iran and Qatar discussed health item {t}." if t else t
 
-    def fail(text: str) -> ExtractionError | None:
-        return ExtractionError("no") if any(text.endswith(f"Text {f}.") for f in failing) else None
+    def item(message: str) -> str:
+        return re.search(r"health item (\w)\.", message).group(1)
+
+    records = [{"id": f"r{i}", "text": text(t)} for i, t in enumerate(texts)]
+
+    def fail(message: str) -> ExtractionError | None:
+        return ExtractionError("no") if item(message) in failing else None
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -449,13 +459,11 @@ def test_exactly_once_whatever_crashes_failures_and_repeats_the_archive_holds(
         lines = read_out(out)
 
     assert ids(lines) == [r["id"] for r in records] + [f"line {len(records) + 1}"]
-    asked_first = {a.rsplit("Text ", 1)[1] for a in first.asked}
-    asked_second = [a.rsplit("Text ", 1)[1] for a in second.asked]
+    asked_second = [item(m) for m in second.asked]
     assert len(set(asked_second)) == len(asked_second)  # no text asked twice in a run
-    assert asked_first | set(asked_second) == {f"{t}." for t in texts if t}  # each asked
-    for record, line in zip(records, lines[:-1], strict=True):
-        good = record["text"] and record["text"][5:-1] not in failing
-        assert line["status"] == ("ok" if good else "error")
+    assert {item(m) for m in first.asked} | set(asked_second) == {t for t in texts if t}
+    for t, line in zip(texts, lines[:-1], strict=True):
+        assert line["status"] == ("ok" if t and t not in failing else "error")
 
 
 def test_a_missing_or_damaged_archive_is_an_input_error_not_a_traceback(tmp_path):

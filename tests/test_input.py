@@ -58,3 +58,9 @@ def test_a_bad_published_date_is_an_input_error_on_that_field():
     with pytest.raises(InputError) as err:
         prepare({"text": "Iran and Qatar met.", "published": "yesterday-ish"}, Settings())
     assert err.value.field == "published"
+
+
+def test_bytes_are_accepted_when_utf8_and_refused_otherwise():
+    assert prepare(b"Iran and Qatar met.", Settings()).text == "Iran and Qatar met."
+    with pytest.raises(InputError, match="not valid UTF-8"):
+        prepare(b"Caf\xe9 and Qatar", Settings())

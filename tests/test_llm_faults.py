@@ -102,3 +102,25 @@ async def test_the_async_path_retries_and_counts_like_the_sync_one(fake):
     fake.script(Fault.server_error(503))
     done = await _llm(fake.url, retries=1).acomplete(MESSAGES, Answer)
     assert done.attempts == 2 and done.value.relevant is False
+
+
+def test_the_llama_cpp_dialect_sends_the_schema_as_a_grammar_not_as_prompt_text(fake):
+    fake.keep_bodies = True
+    llm = _llm(fake.url, mode="json_schema", dialect="llama_cpp")
+    done = llm.complete(MESSAGES, Answer)
+    assert done.value.relevant is False
+    (body,) = fake.bodies
+    assert body["response_format"]["type"] == "json_object"
+    assert body["response_format"]["schema"]["properties"]["relevant"] == {
+        "title": "Relevant",
+        "type": "boolean",
+    }
+    assert "tools" not in body
+    assert all("relevant" not in m["content"] for m in body["messages"])
+
+
+async def test_the_async_llama_cpp_dialect_rewrites_the_same_way(fake):
+    fake.keep_bodies = True
+    done = await _llm(fake.url, mode="json_schema", dialect="llama_cpp").acomplete(MESSAGES, Answer)
+    assert done.value.relevant is False
+    assert fake.bodies[0]["response_format"]["type"] == "json_object"

@@ -84,6 +84,7 @@ def test_cities_give_their_country():
         ("Mr Oleg Salagay", "Oleg Salagay"),
         ("Jane Doe, MD", "Jane Doe"),
         ("Drew Barrymore", "Drew Barrymore"),
+        ("Shri Narendra Modi", "Narendra Modi"),
     ],
 )
 def test_honorifics_are_stripped_from_names(raw, clean):

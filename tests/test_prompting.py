@@ -1,20 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import BaseModel
 
 from healthcoop import prompting
 from healthcoop.errors import PromptError
 
 SOURCE = "You extract.\n--- user ---\nArticle:\n{{ text }}\n"
-
-
-class _A(BaseModel):
-    x: int
-
-
-class _B(BaseModel):
-    x: str
 
 
 def test_version_is_a_stable_hash_of_the_template_content():
@@ -27,9 +18,15 @@ def test_changing_a_template_changes_its_version():
     assert prompting.parse("t", SOURCE).version() != prompting.parse("t", edited).version()
 
 
-def test_changing_the_response_model_changes_the_version():
+def test_changing_the_answer_schema_changes_the_version():
     t = prompting.parse("t", SOURCE)
-    assert t.version(_A) != t.version(_B)
+    assert t.version('{"x": "int"}') != t.version('{"x": "str"}') != t.version()
+
+
+def test_a_template_declares_its_strategy_in_a_leading_comment():
+    assert prompting.parse("t", "{# strategy: candidates #}\n" + SOURCE).strategy == "candidates"
+    assert prompting.parse("t", SOURCE).strategy == "draft"
+    assert prompting.load("candidates").strategy == "candidates"
 
 
 def test_render_gives_system_and_user_messages():

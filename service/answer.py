@@ -1,0 +1,137 @@
+"""The per-article answer model: what the model may say about one article, as pydantic types
+whose enums are that article's candidates.
+
+With grammar-constrained servers (llama.cpp) the enums are enforced while the model writes;
+elsewhere instructor validates them and re-asks with the error. Either way the model cannot
+name a party, person, date or place the text does not contain. The JSON Schema is kept
+compact (no titles, inline enums) because every schema token is prompt time on a small CPU.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+from healthcoop.schemas import AgreementStatus, MechanismStatus
+
+from .candidates import Candidates
+
+NONE = "none"
+
+
+def _strip_noise(node: Any) -> Any:
+    """Drop what neither the model nor the grammar needs: titles, defaults, and the type
+    beside an enum (the enum says it all)."""
+    if isinstance(node, dict):
+        return {
+            k: _strip_noise(v)
+            for k, v in node.items()
+            if k not in ("title", "default") and not (k == "type" and "enum" in node)
+        }
+    if isinstance(node, list):
+        return [_strip_noise(v) for v in node]
+    return node
+
+
+def _inline_models(node: Any, defs: dict[str, Any]) -> Any:
+    """Inline $refs to objects (used once); keep $refs to enums (used many times)."""
+    if isinstance(node, dict):
+        if "$ref" in node and len(node) == 1:
+            target = defs[node["$ref"].rsplit("/", 1)[-1]]
+            if "enum" not in target:
+                return _inline_models(target, defs)
+        return {k: _inline_models(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline_models(v, defs) for v in node]
+    return node
+
+
+class Compact(BaseModel):
+    """Base of answer models: a JSON Schema without titles, fields in declared order."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        schema = super().model_json_schema(*args, **kwargs)
+        defs = schema.get("$defs", {})
+        compact = _strip_noise(_inline_models(schema, defs))
+        if defs:
+            compact["$defs"] = {k: v for k, v in compact["$defs"].items() if "enum" in v}
+        compact["title"] = cls.__name__  # instructor names the tool after it
+        return compact
+
+
+def _enum(name: str, values: list[str]) -> Any:
+    """A string enum; pydantic puts it in $defs once and refers to it by $ref."""
+    members = list(dict.fromkeys(values))
+    return Enum(name, {f"v{i}": v for i, v in enumerate(members)}, type=str)  # type: ignore[misc]
+
+
+def answer_model(c: Candidates) -> type[Compact]:
+    """The answer model for one article's candidates."""
+    labels = [p.label for p in c.parties]
+    fields: dict[str, Any] = {"relevant": (bool, ...)}
+    if labels:
+        party = _enum("P", labels)
+        if c.people:
+            # a person whose title names a party may only act for it (or not at all)
+            label_of = {p.code: p.label for p in c.parties}
+            choices: dict[str | None, Any] = {}
+            for p in c.people:
+                hint = p.hint if p.hint in label_of else None
+                if hint not in choices:
+                    options = [label_of[hint]] if hint else labels
+                    choices[hint] = _enum(f"Q{len(choices)}", [*options, NONE])
+            people = create_model(  # type: ignore[call-overload]
+                "People",
+                __base__=Compact,
+                **{
+                    f"p{i}": (choices[p.hint if p.hint in label_of else None], Field(alias=p.key))
+                    for i, p in enumerate(c.people)
+                },
+            )
+            fields["people"] = (people, ...)
+        fields["parties"] = (list[party], Field(default_factory=list))
+        meeting: dict[str, Any] = {"with": (list[party], Field(default_factory=list))}
+        if c.dates:
+            meeting["date"] = (_enum("D", [*(d.label for d in c.dates), NONE]), NONE)
+        if c.places:
+            meeting["place"] = (_enum("L", [*(p.label for p in c.places), NONE]), NONE)
+        meeting_model = create_model("Meeting", __base__=Compact, **meeting)  # type: ignore[call-overload]
+        fields["meetings"] = (list[meeting_model], Field(default_factory=list))
+        if c.instruments:
+            agreement = create_model(  # type: ignore[call-overload]
+                "Agreement",
+                __base__=Compact,
+                type=(_enum("I", [i.kind for i in c.instruments]), ...),
+                status=(Literal[tuple(s.value for s in AgreementStatus)], ...),
+                with_=(list[party], Field(default_factory=list, alias="with")),
+            )
+            fields["agreements"] = (list[agreement], Field(default_factory=list))
+    if c.mechanisms:
+        mechanism = create_model(  # type: ignore[call-overload]
+            "Mechanism",
+            __base__=Compact,
+            kind=(_enum("K", [m.kind for m in c.mechanisms]), ...),
+            status=(Literal[tuple(s.value for s in MechanismStatus)], ...),
+        )
+        fields["mechanisms"] = (list[mechanism], Field(default_factory=list))
+    people_keys = [p.key for p in c.people] if labels else []
+
+    def _irrelevant_needs_no_people(cls: type, data: Any) -> Any:
+        # the schema keeps `people` required, so a grammar makes the model answer for everyone;
+        # an answer that the article is irrelevant is complete without it
+        if isinstance(data, dict) and data.get("relevant") is False and "people" not in data:
+            data = {**data, "people": dict.fromkeys(people_keys, NONE)}
+        return data
+
+    return create_model(  # type: ignore[call-overload]
+        "Answer",
+        __base__=Compact,
+        __doc__="Health cooperation in the article.",
+        __validators__={"_fill": model_validator(mode="before")(_irrelevant_needs_no_people)},
+        **fields,
+    )

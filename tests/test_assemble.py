@@ -1,0 +1,167 @@
+"""Assembling records from answers, without any model: codes, statuses, grounding policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from healthcoop.answer import answer_model
+from healthcoop.assemble import (
+    Source,
+    agreement_status_cue,
+    assemble_answer,
+    assemble_draft,
+    mechanism_status_cue,
+)
+from healthcoop.candidates import find_candidates
+from healthcoop.schemas import AgreementStatus, MechanismStatus, Provenance
+from healthcoop.schemas.draft import Draft
+from healthcoop.settings import Settings
+
+TEXT = (
+    "TEHRAN – Iran's Health Minister Karim Rahimi met his Qatari counterpart Laila Al-Mansouri "
+    "on Tuesday in Doha. The two sides agreed to set up a joint working group on communicable "
+    "diseases, and a memorandum of understanding on medical education will be signed soon. "
+    "Reporting by Tom Baker."
+)
+PUBLISHED = dt.date(2024, 3, 7)
+PROVENANCE = Provenance(
+    task="t", prompt_version="p", model="m", input_sha256="0" * 64,
+    created_at=dt.datetime(2024, 3, 7, tzinfo=dt.timezone.utc),
+)  # fmt: skip
+SRC = Source("a1", TEXT, PUBLISHED, changed=False)
+
+
+def _answer(data: dict):
+    c = find_candidates(TEXT, PUBLISHED)
+    return answer_model(c).model_validate(data), c
+
+
+GOOD = {
+    "relevant": True,
+    "people": {"Rahimi": "Iran", "Al-Mansouri": "Qatar", "Baker": "none"},
+    "parties": ["Iran", "Qatar"],
+    "meetings": [{"with": ["Iran", "Qatar"], "date": "Tuesday", "place": "Doha"}],
+    "agreements": [{"type": "mou", "status": "signed", "with": ["Iran", "Qatar"]}],
+    "mechanisms": [{"kind": "working_group", "status": "established"}],
+}
+
+
+def test_a_constrained_answer_becomes_a_grounded_record_with_codes_and_iso_dates():
+    answer, c = _answer(GOOD)
+    rec = assemble_answer(answer, c, SRC, settings=Settings(), provenance=PROVENANCE)
+    assert [p.code for p in rec.parties] == ["IRN", "QAT"]
+    assert {o.name: o.party for o in rec.officials} == {
+        "Karim Rahimi": "IRN",
+        "Laila Al-Mansouri": "QAT",
+    }
+    (meeting,) = rec.meetings
+    assert meeting.date.start == dt.date(2024, 3, 5)  # the Tuesday before publication
+    assert meeting.location.country == "QAT" and meeting.location.city == "Doha"
+    for item in [*rec.parties, *rec.officials, *rec.meetings, *rec.agreements, *rec.mechanisms]:
+        assert item.evidence
+        for s in item.evidence:
+            assert TEXT[s.start : s.end] == s.text
+
+
+def test_a_pending_mou_is_not_reported_as_signed_when_its_sentence_says_will_be_signed():
+    answer, c = _answer(GOOD)
+    rec = assemble_answer(answer, c, SRC, settings=Settings(), provenance=PROVENANCE)
+    assert rec.agreements[0].status is AgreementStatus.pending
+    assert rec.mechanisms[0].status is MechanismStatus.proposed  # "agreed to set up"
+
+
+def test_an_irrelevant_answer_gives_an_empty_record():
+    answer, c = _answer({**GOOD, "relevant": False})
+    rec = assemble_answer(answer, c, SRC, settings=Settings(), provenance=PROVENANCE)
+    assert not rec.relevant and not rec.parties and not rec.meetings
+
+
+def test_a_single_party_is_not_cooperation():
+    answer, c = _answer({"relevant": True, "people": {"Rahimi": "Iran", "Al-Mansouri": "none",
+                         "Baker": "none"}, "parties": ["Iran"]})  # fmt: skip
+    rec = assemble_answer(answer, c, SRC, settings=Settings(), provenance=PROVENANCE)
+    assert not rec.relevant
+
+
+def test_status_cues_read_the_evidence_sentence():
+    assert agreement_status_cue("The two ministers signed an MoU.") is AgreementStatus.signed
+    assert agreement_status_cue("An MoU will be signed soon.") is AgreementStatus.pending
+    assert agreement_status_cue("They agreed to draft an MoU.") is AgreementStatus.proposed
+    assert (
+        agreement_status_cue("The cabinet approved the signing of an MoU with Iran.")
+        is AgreementStatus.approved
+    )
+    assert mechanism_status_cue("A joint committee was established in 2019.") is (
+        MechanismStatus.established
+    )
+    assert mechanism_status_cue("They proposed a joint committee.") is MechanismStatus.proposed
+
+
+def _draft(**kw) -> Draft:
+    return Draft.model_validate({"relevant": True, **kw})
+
+
+def test_a_drafted_party_the_text_never_names_is_dropped_by_default():
+    draft = _draft(parties=["Iran", "Qatar", "France"])
+    rec = assemble_draft(draft, SRC, settings=Settings(), provenance=PROVENANCE)
+    assert [p.code for p in rec.parties] == ["IRN", "QAT"]
+
+
+def test_with_the_flag_policy_an_ungrounded_item_is_kept_and_marked():
+    draft = _draft(parties=["Iran", "Qatar", "France"])
+    rec = assemble_draft(draft, SRC, settings=Settings(ungrounded="flag"),
+                         provenance=PROVENANCE)  # fmt: skip
+    france = [p for p in rec.parties if p.code == "FRA"]
+    assert france and not france[0].grounded and france[0].evidence == []
+
+
+def test_drafted_names_normalize_to_codes_and_honorifics_are_stripped():
+    draft = _draft(
+        parties=["the Islamic Republic of Iran", "Qatari"],
+        officials=[{"name": "Dr. Karim Rahimi", "title": "Health Minister", "party": "Iranian"}],
+    )
+    rec = assemble_draft(draft, SRC, settings=Settings(), provenance=PROVENANCE)
+    assert {p.code for p in rec.parties} == {"IRN", "QAT"}
+    assert rec.officials[0].name == "Karim Rahimi" and rec.officials[0].party == "IRN"
+
+
+def test_separate_bilateral_meetings_given_as_one_are_split_around_the_host_party():
+    text = (
+        "Iran's Health Minister Karim Rahimi held separate meetings with Qatar's minister Laila "
+        "Al-Mansouri and Iraq's minister Omar Hadi in Doha. Iran and Qatar discussed vaccines; "
+        "Iran and Iraq discussed hospitals. Iran hopes to expand ties."
+    )
+    c = find_candidates(text, PUBLISHED)
+    answer = answer_model(c).model_validate(
+        {"relevant": True, "people": {"Rahimi": "Iran", "Al-Mansouri": "Qatar", "Hadi": "Iraq"},
+         "parties": ["Iran", "Qatar", "Iraq"],
+         "meetings": [{"with": ["Iran", "Qatar", "Iraq"], "place": "Doha"}]}
+    )  # fmt: skip
+    src = Source("s", text, PUBLISHED, changed=False)
+    rec = assemble_answer(answer, c, src, settings=Settings(), provenance=PROVENANCE)
+    assert sorted(m.parties for m in rec.meetings) == [["IRN", "IRQ"], ["IRN", "QAT"]]
+    assert all(m.location.country == "QAT" for m in rec.meetings)
+
+
+def test_an_answer_of_just_relevant_false_is_valid_though_people_are_required_in_the_schema():
+    c = find_candidates(TEXT, PUBLISHED)
+    model = answer_model(c)
+    assert "people" in model.model_json_schema()["required"]
+    assert model.model_validate({"relevant": False}).relevant is False
+
+
+def test_a_signing_by_both_sides_representatives_is_also_a_meeting():
+    text = (
+        "Iran's Health Minister Karim Rahimi and Qatar's Health Minister Laila Al-Mansouri "
+        "signed a memorandum of understanding on medical education in Doha."
+    )
+    c = find_candidates(text, PUBLISHED)
+    answer = answer_model(c).model_validate(
+        {"relevant": True, "people": {"Rahimi": "Iran", "Al-Mansouri": "Qatar"},
+         "parties": ["Iran", "Qatar"],
+         "agreements": [{"type": "mou", "status": "signed", "with": ["Iran", "Qatar"]}]}
+    )  # fmt: skip
+    src = Source("s", text, PUBLISHED, changed=False)
+    rec = assemble_answer(answer, c, src, settings=Settings(), provenance=PROVENANCE)
+    (meeting,) = rec.meetings
+    assert meeting.parties == ["IRN", "QAT"] and meeting.evidence == rec.agreements[0].evidence

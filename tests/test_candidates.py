@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from healthcoop.candidates import find_candidates, find_dates, find_parties, find_people
+from healthcoop.schemas import Area, PartyKind
+
+TEXT = (
+    "MOSCOW, May 5 (TASS) – Iran's Health Minister Karim Rahimi met Russian deputy health "
+    "minister Anna Volkova on Monday on the sidelines of a Shanghai Cooperation Organisation "
+    "meeting in Xi'an, China. The director general of the World Health Organization, "
+    "Dr. Tedros Adhanom Ghebreyesus, joined them. The two sides agreed to set up a joint "
+    "working group on communicable diseases and said a memorandum of understanding on "
+    "medical education will be signed soon. Rahimi thanked Volkova."
+)
+
+
+def test_parties_are_found_by_name_demonym_and_organization_with_spans():
+    parties = {p.code: p for p in find_parties(TEXT)}
+    assert set(parties) == {"IRN", "RUS", "SCO", "CHN", "WHO"}
+    assert parties["WHO"].kind is PartyKind.organization
+    for p in parties.values():
+        for span in p.mentions:
+            assert TEXT[span.start : span.end] == span.text
+    # "Shanghai" inside the organization's name is not China
+    assert all("Shanghai" not in s.text for s in parties["CHN"].mentions)
+
+
+def test_people_are_found_with_titles_and_the_party_their_title_names():
+    people = {p.name: p for p in find_people(TEXT)}
+    assert set(people) == {"Karim Rahimi", "Anna Volkova", "Tedros Adhanom Ghebreyesus"}
+    assert people["Anna Volkova"].hint == "RUS"
+    assert people["Karim Rahimi"].title == "Iran's Health Minister"
+    assert people["Karim Rahimi"].hint == "IRN"
+    assert people["Tedros Adhanom Ghebreyesus"].hint == "WHO"
+    # a surname alone later in the text is another mention of the same person
+    assert [s.text for s in people["Karim Rahimi"].mentions] == ["Karim Rahimi", "Rahimi"]
+
+
+def test_titles_and_places_are_not_mistaken_for_people():
+    names = {p.name for p in find_people("Prime Minister Keith Rowley visited Abu Dhabi.")}
+    assert names == {"Keith Rowley"}
+
+
+def test_a_names_key_is_its_surname_unless_two_people_share_it():
+    people = find_people("Minister Ali Rezaei met Deputy Minister Hassan Rezaei and Jane Smith.")
+    assert sorted(p.key for p in people) == ["Ali Rezaei", "Hassan Rezaei", "Smith"]
+
+
+def test_non_latin_names_do_not_crash_the_finder_and_latin_ones_around_them_are_found():
+    people = find_people("Министр Михаил Мурашко met Minister Karim Rahimi in Tehran.")
+    assert "Karim Rahimi" in {p.name for p in people}
+
+
+def test_dateline_dates_are_not_meeting_date_candidates_and_weekdays_resolve():
+    dates = {d.label: d for d in find_dates(TEXT, dt.date(2025, 5, 7))}
+    assert "May 5" not in dates  # the dateline: when the story was filed
+    assert dates["Monday"].range.start == dt.date(2025, 5, 5)
+
+
+def test_instrument_mechanism_and_area_cues_come_with_their_sentence():
+    c = find_candidates(TEXT, dt.date(2025, 5, 7))
+    assert [i.kind for i in c.instruments] == ["mou"]
+    assert [m.kind for m in c.mechanisms] == ["working_group"]
+    mou = c.instruments[0]
+    assert TEXT[mou.sentence.start : mou.sentence.end] == mou.sentence.text
+    assert "will be signed soon" in mou.sentence.text
+    assert {Area.communicable_diseases, Area.education_training} <= set(c.areas)
+
+
+def test_places_include_cities_with_their_country():
+    c = find_candidates(TEXT)
+    places = {p.label: p.country for p in c.places}
+    assert places["Xi'an"] == "CHN"
+    assert "Shanghai" not in places
+
+
+def test_communicable_and_non_communicable_are_two_areas_and_not_confused():
+    c = find_candidates("They discussed communicable and non-communicable diseases.")
+    assert {Area.communicable_diseases, Area.noncommunicable_diseases} <= set(c.areas)
+    c = find_candidates("They discussed non-communicable diseases.")
+    assert Area.communicable_diseases not in c.areas
+
+
+def test_plural_memorandums_and_a_city_as_a_first_name_are_recognised():
+    text = "Deputy minister Riyadh Abdul Amir said two memorandums of understanding are ready."
+    c = find_candidates(text)
+    assert [p.name for p in c.people] == ["Riyadh Abdul Amir"]
+    assert [i.kind for i in c.instruments] == ["mou"]
+
+
+def test_the_health_gate_sees_health_words_and_not_other_sectors():
+    assert find_candidates("India and Brazil signed an MoU on oil and gas.").health is False
+    assert find_candidates("India and Brazil will cooperate on vaccines.").health is True
+    assert find_candidates("The WHO office in Tehran opened.").health is True
+    assert (
+        find_candidates("Iran and Iraq, who share a border, signed a trade deal.").health is False
+    )
+
+
+def test_words_before_an_institution_name_are_not_a_person():
+    text = (
+        "Africa CDC and the Oswaldo Cruz Foundation signed an MoU. The National Health and "
+        "Family Planning Commission hosted Max Baucus, American Ambassador to China, and the "
+        "Zimbabwe-Belarus Joint Permanent Commission met."
+    )
+    people = {p.name: p for p in find_people(text)}
+    assert set(people) == {"Max Baucus"}
+    assert people["Max Baucus"].hint == "USA"
+
+
+def test_names_with_accented_capitals_are_found_whole():
+    people = find_people("Cuban Minister José Ángel Portal Miranda met Dr. Özlem Yılmaz.")
+    assert [p.name for p in people] == ["José Ángel Portal Miranda", "Özlem Yılmaz"]
+
+
+def test_a_city_after_a_preposition_is_not_the_first_name_of_the_person_who_follows():
+    people = find_people("He met the Zambian Ambassador in Cairo Topply M Lubaya on Sunday.")
+    assert [(p.name, p.title, p.hint) for p in people] == [
+        ("Topply M Lubaya", "Zambian Ambassador in Cairo", "ZMB")
+    ]
