@@ -63,7 +63,7 @@ def serve_fake(latency: float) -> tuple[subprocess.Popen, str]:
     return proc, proc.stdout.readline().strip()
 
 
-def throughput(tmp: Path, *, n: int, concurrency: int, latency: float) -> dict:
+def throughput(tmp: Path, *, n: int, concurrency: int, processes: int, latency: float) -> dict:
     import healthcoop
     from healthcoop.settings import Settings
 
@@ -72,13 +72,23 @@ def throughput(tmp: Path, *, n: int, concurrency: int, latency: float) -> dict:
     try:
         archive = make_archive(tmp / "tp.jsonl", n)
         settings = Settings(
-            base_url=url, model="fake", store=tmp / "tp.sqlite", concurrency=concurrency
+            base_url=url,
+            model="fake",
+            store=tmp / "tp.sqlite",
+            concurrency=concurrency,
+            processes=processes,
         )
         # warm up imports, the connection pool and the server, outside the measured run
         warm = make_archive(tmp / "warm.jsonl", concurrency, first=10 * n)  # not in the archive
         healthcoop.annotate(warm, None, settings=settings)
+        samples: list[tuple[float, int]] = []
         cpu, started = time.process_time(), time.perf_counter()
-        summary = healthcoop.annotate(archive, tmp / "tp.out.jsonl", settings=settings)
+        summary = healthcoop.annotate(
+            archive,
+            tmp / "tp.out.jsonl",
+            settings=settings,
+            progress=lambda p: samples.append((time.perf_counter(), p.annotated)),
+        )
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu
     finally:
@@ -86,13 +96,18 @@ def throughput(tmp: Path, *, n: int, concurrency: int, latency: float) -> dict:
         proc.wait(timeout=10)
     assert summary.ok == n and summary.attempts == n, summary  # one request for each record
     rate, ideal = n / elapsed, concurrency / latency
+    # steady state: between 10% and 90% of the records, past start-up and before the tail
+    (t0, d0), (t1, d1) = (next(s for s in samples if s[1] >= n * q) for q in (0.1, 0.9))
+    steady = (d1 - d0) / (t1 - t0)
     return {
         "records": n,
         "seconds": elapsed,
         "rate": rate,
         "ideal": ideal,
         "ratio": rate / ideal,
+        "steady": steady / ideal,
         "latency": latency,
+        "processes": processes,
         "cpu_ms": cpu / n * 1000,
     }
 
@@ -136,8 +151,9 @@ def child(archive: str, store: str, out: str) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--records", type=int, default=1500, help="records in each throughput run")
+    p.add_argument("--records", type=int, default=1200, help="records in each throughput run")
     p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--processes", type=int, nargs="+", default=[1, 2], help="worker processes")
     p.add_argument(
         "--latency", type=float, nargs="+", default=[1.0, 0.5], help="fake server latencies, s"
     )
@@ -152,8 +168,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="healthcoop-bench-") as d:
         tmp = Path(d)
         tps = [
-            throughput(tmp / f"tp{i}", n=args.records, concurrency=args.concurrency, latency=lat)
-            for i, lat in enumerate(args.latency)
+            throughput(
+                tmp / f"tp{lat}-{procs}",
+                n=args.records,
+                concurrency=args.concurrency,
+                processes=procs,
+                latency=lat,
+            )
+            for lat in args.latency
+            for procs in args.processes
         ]
         small = make_archive(tmp / "small.jsonl", args.small)
         large = make_archive(tmp / "large.jsonl", args.large)
@@ -165,12 +188,12 @@ def main() -> None:
 
     print(f"{'':34}{'result':>14}  note")
     for tp in tps:
-        label = f"throughput, latency {tp['latency']:g} s"
+        label = f"throughput, {tp['latency']:g} s, {tp['processes']} proc"
         print(
             f"{label:34}{tp['ratio']:>13.2f}×  "
-            f"{tp['rate']:.1f} rec/s of ideal {tp['ideal']:.1f} ({args.concurrency} ÷ "
-            f"{tp['latency']:g} s), {tp['records']:,} records in {tp['seconds']:.1f} s, "
-            f"client CPU {tp['cpu_ms']:.1f} ms/record"
+            f"steady {tp['steady']:.2f}×; {tp['rate']:.1f} rec/s of ideal {tp['ideal']:.1f} "
+            f"({args.concurrency} ÷ {tp['latency']:g} s), {tp['records']:,} in "
+            f"{tp['seconds']:.1f} s, main-process CPU {tp['cpu_ms']:.1f} ms/record"
         )
     print(
         f"{f'cached re-run, {args.large:,} records':34}{cached['seconds']:>12.1f} s  "

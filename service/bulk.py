@@ -23,7 +23,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -300,11 +300,11 @@ async def _annotate_pass(
     *,
     store: Store,
     key: ResultKey,
-    extractor: Extractor,
+    settle: Callable[[Item], Awaitable[Row]],
     selection: Selection,
     concurrency: int,
     stats: Progress,
-    limiter: Limiter | None,
+    pauses: Callable[[], int] | None,
     progress: ProgressFn | None,
 ) -> None:
     queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=concurrency * 2)
@@ -340,7 +340,7 @@ async def _annotate_pass(
         await asyncio.sleep(index * min(RAMP, RAMP_MAX / concurrency))
         # a fatal error (bad credentials) propagates and stops the run
         while (item := await queue.get()) is not None:
-            row = await _asettle(item, extractor)
+            row = await settle(item)
             writer.add(row)
             stats.done += 1
             stats.annotated += 1
@@ -354,8 +354,8 @@ async def _annotate_pass(
         while True:
             await asyncio.sleep(TICK)
             writer.flush()
-            if limiter is not None:
-                stats.pauses = limiter.gate.pauses
+            if pauses is not None:
+                stats.pauses = pauses()
             if progress is not None:
                 progress(stats)
 
@@ -375,8 +375,8 @@ async def _annotate_pass(
             task.cancel()
         await asyncio.gather(*tasks, ticker, return_exceptions=True)
         writer.flush()  # whatever was answered is kept, even on Ctrl-C
-        if limiter is not None:
-            stats.pauses = limiter.gate.pauses
+        if pauses is not None:
+            stats.pauses = pauses()
     if progress is not None:
         progress(stats)
 
@@ -486,6 +486,38 @@ def _bulk_llm(settings: Settings, concurrency: int, limiter: Limiter) -> tuple[L
     return OpenAILLM(endpoint_settings(settings), async_http_client=client), client
 
 
+Settle = Callable[[Item], Awaitable[Row]]
+
+
+async def _engine(
+    stack: contextlib.AsyncExitStack, settings: Settings, extractor: Extractor | None
+) -> tuple[ResultKey, Settle, Callable[[], int] | None]:
+    """What answers the records: the given extractor, one built here behind the run's rate
+    limits, or a pool of worker processes; with the result key it answers under."""
+    if extractor is not None:
+        given = extractor
+        return result_key(settings, given), lambda item: _asettle(item, given), None
+    if settings.processes == 1:
+        limiter = Limiter(rpm=settings.rpm, tpm=settings.tpm, max_tokens=settings.max_tokens)
+        llm, client = _bulk_llm(settings, settings.concurrency, limiter)
+        stack.push_async_callback(client.aclose)
+        built = Extractor(llm, settings)
+        return (
+            result_key(settings, built),
+            lambda item: _asettle(item, built),
+            lambda: limiter.gate.pauses,
+        )
+    from .pool import Pool
+    from .runtime import endpoint_settings
+
+    settings = endpoint_settings(settings)  # start the embedded model once, here
+    key = result_key(settings, Extractor(_Unasked(model_name(settings)), settings))
+    pool = await stack.enter_async_context(
+        Pool(settings, processes=settings.processes, concurrency=settings.concurrency)
+    )
+    return key, pool.settle, lambda: pool.pauses
+
+
 def _settings_for(settings: Settings | None, **overrides: Any) -> Settings:
     settings = settings or get_settings()
     if overrides.get("store") is not None:
@@ -494,11 +526,13 @@ def _settings_for(settings: Settings | None, **overrides: Any) -> Settings:
     return settings.model_copy(update=update) if update else settings
 
 
-def _check(force: bool, only_errors: bool, concurrency: int) -> None:
+def _check(force: bool, only_errors: bool, concurrency: int, processes: int = 1) -> None:
     if force and only_errors:
         raise ConfigError("--force re-runs everything; drop --only-errors or --force")
-    if concurrency < 1:
-        raise ConfigError(f"concurrency must be at least 1, not {concurrency}")
+    if concurrency < 1 or processes < 1:
+        raise ConfigError("concurrency and processes must be at least 1")
+    if processes > concurrency:
+        raise ConfigError(f"{processes} processes need a concurrency of at least {processes}")
 
 
 async def aannotate(
@@ -511,6 +545,7 @@ async def aannotate(
     force: bool = False,
     only_errors: bool = False,
     concurrency: int | None = None,
+    processes: int | None = None,
     rpm: float | None = None,
     tpm: float | None = None,
     text_field: str = "text",
@@ -518,33 +553,29 @@ async def aannotate(
     progress: ProgressFn | None = None,
 ) -> Summary:
     """`annotate`, for asyncio code."""
-    settings = _settings_for(settings, concurrency=concurrency, rpm=rpm, tpm=tpm, store=store)
-    _check(force, only_errors, settings.concurrency)
+    settings = _settings_for(
+        settings, concurrency=concurrency, processes=processes, rpm=rpm, tpm=tpm, store=store
+    )
+    _check(force, only_errors, settings.concurrency, settings.processes)
+    if extractor is not None and settings.processes > 1:
+        raise ConfigError("worker processes build their own extractors: pass processes=1")
     stats = Progress(total=archive.count(source) if progress is not None else None)
     started = time.monotonic()
-    limiter = client = None
-    if extractor is None:
-        limiter = Limiter(rpm=settings.rpm, tpm=settings.tpm, max_tokens=settings.max_tokens)
-        llm, client = _bulk_llm(settings, settings.concurrency, limiter)
-        extractor = Extractor(llm, settings)
-    key = result_key(settings, extractor)
     path = store_path(settings)
     with Store(path) as db:
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            key, settle, pauses = await _engine(stack, settings, extractor)
             await _annotate_pass(
                 archive.read(source, text_field=text_field, id_field=id_field),
                 store=db,
                 key=key,
-                extractor=extractor,
+                settle=settle,
                 selection=Selection(force=force, only_errors=only_errors),
                 concurrency=settings.concurrency,
                 stats=stats,
-                limiter=limiter,
+                pauses=pauses,
                 progress=progress,
             )
-        finally:
-            if client is not None:
-                await client.aclose()
         if out is None:
             summary = Summary()
         else:
@@ -575,6 +606,7 @@ def annotate(
     force: bool = False,
     only_errors: bool = False,
     concurrency: int | None = None,
+    processes: int | None = None,
     rpm: float | None = None,
     tpm: float | None = None,
     text_field: str = "text",
@@ -599,6 +631,7 @@ def annotate(
             force=force,
             only_errors=only_errors,
             concurrency=concurrency,
+            processes=processes,
             rpm=rpm,
             tpm=tpm,
             text_field=text_field,

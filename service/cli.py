@@ -103,6 +103,9 @@ def annotate(
         Path | None, typer.Option(help="SQLite result store [default: in the cache directory]")
     ] = None,
     concurrency: Annotated[int | None, typer.Option(help="requests in flight at once")] = None,
+    processes: Annotated[
+        int | None, typer.Option(help="worker processes sharing the concurrency (CPU-bound runs)")
+    ] = None,
     rpm: Annotated[float | None, typer.Option(help="client-side requests per minute")] = None,
     tpm: Annotated[float | None, typer.Option(help="client-side tokens per minute")] = None,
     force: Annotated[bool, typer.Option(help="re-annotate everything, stored or not")] = False,
@@ -137,7 +140,14 @@ def annotate(
             raise _fail(ConfigError("name the output file with --out (or use --dry-run)"))
         with live_progress(enabled=progress) as report:
             summary = bulk.annotate(
-                source, out, concurrency=concurrency, rpm=rpm, tpm=tpm, progress=report, **common
+                source,
+                out,
+                concurrency=concurrency,
+                processes=processes,
+                rpm=rpm,
+                tpm=tpm,
+                progress=report,
+                **common,
             )
     except HealthcoopError as exc:
         raise _fail(exc) from None

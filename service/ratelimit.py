@@ -83,9 +83,14 @@ class Limiter:
     """The gate and the optional RPM/TPM buckets of one run."""
 
     def __init__(
-        self, *, rpm: float | None = None, tpm: float | None = None, max_tokens: int = 0
+        self,
+        *,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        max_tokens: int = 0,
+        gate: Gate | None = None,
     ) -> None:
-        self.gate = Gate()
+        self.gate = gate or Gate()
         self.requests = Bucket(rpm) if rpm else None
         self.tokens = Bucket(tpm) if tpm else None
         self.max_tokens = max_tokens

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         default=None, description="SQLite result store; default: <cache_dir>/results.sqlite"
     )
     concurrency: int = Field(default=8, ge=1, description="requests in flight at once")
+    processes: int = Field(
+        default=1, ge=1, description="worker processes sharing the concurrency (CPU-bound runs)"
+    )
     rpm: float | None = Field(default=None, gt=0, description="client-side requests per minute")
     tpm: float | None = Field(default=None, gt=0, description="client-side tokens per minute")
     price_prompt: float | None = Field(

@@ -491,3 +491,42 @@ def test_the_unit_of_work_reuses_one_extractor_per_settings(fake, settings_for):
     second = bulk.annotate_one(article(2), settings.model_copy())
     assert (first["status"], second["status"]) == ("ok", "ok")
     assert bulk._extractor_for(settings) is bulk._extractor_for(settings.model_copy())
+
+
+# ---------------------------------------------------------------- worker processes
+
+
+def test_worker_processes_write_every_record_once_and_share_a_429_pause(
+    tmp_path, fake, settings_for
+):
+    fake.script(Fault.rate_limit(retry_after=0.2))
+    records = [article(i) for i in range(40)]
+    archive = write_jsonl(tmp_path / "archive.jsonl", records, raw_lines=(b"{broken",))
+    settings = settings_for(fake.url, concurrency=4, processes=2)
+    summary = healthcoop.annotate(archive, tmp_path / "out.jsonl", settings=settings)
+    lines = read_out(tmp_path / "out.jsonl")
+    assert ids(lines) == [r["id"] for r in records] + ["line 41"]
+    assert (summary.ok, summary.errors, summary.pauses) == (40, 1, 1)
+    assert summary.attempts == 41 and fake.requests == 41
+
+    again = healthcoop.annotate(archive, tmp_path / "out.jsonl", settings=settings)
+    assert again.annotated == 0 and fake.requests == 41
+
+
+def test_rejected_credentials_stop_a_run_with_worker_processes(tmp_path, fake, settings_for):
+    fake.script(*[Fault(status=401, body='{"error": {"message": "bad key"}}')] * 4)
+    archive = write_jsonl(tmp_path / "archive.jsonl", [article(i) for i in range(20)])
+    settings = settings_for(fake.url, concurrency=2, processes=2)
+    with pytest.raises(LLMError) as err:
+        healthcoop.annotate(archive, tmp_path / "out.jsonl", settings=settings)
+    assert err.value.kind == "auth"
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_worker_processes_need_settings_not_an_extractor_and_enough_concurrency(tmp_path):
+    archive = write_jsonl(tmp_path / "archive.jsonl", [article(0)])
+    extractor, settings = instant_extractor(tmp_path, InstantLLM())
+    with pytest.raises(ConfigError, match="processes=1"):
+        healthcoop.annotate(archive, None, settings=settings, extractor=extractor, processes=2)
+    with pytest.raises(ConfigError, match="concurrency of at least 3"):
+        healthcoop.annotate(archive, None, settings=settings, concurrency=2, processes=3)
