@@ -1,6 +1,6 @@
 """Bulk runner benchmark: throughput against a fake server, a fully cached re-run, peak RSS.
 
-    python bench/bulk.py            # about two minutes on 2 cores
+    python bench/bulk.py            # about three minutes on 2 cores
 
 1. throughput: `annotate` against the fake OpenAI-compatible server (tests/fakes.py) running in
    a separate process with a fixed latency, as a ratio to the ideal concurrency ÷ latency;

@@ -3,8 +3,9 @@
 A run has two passes over the archive, both streaming:
 
 1. annotate: every record whose result is not in the store (for this task, schema version,
-   prompt version and model) goes to a pool of async workers; results are written to the
-   store in batched transactions as they come.
+   prompt version and model) goes to a pool of async workers (in this process, or spread
+   over worker processes: `pool.py`); results are written to the store in batched
+   transactions as they come.
 2. write: the archive is read again and each record's result is looked up and written, in
    input order, to a temporary file that replaces the output only when complete.
 
