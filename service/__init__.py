@@ -22,6 +22,7 @@ from healthcoop.schemas import (
     Span,
 )
 
+from .bulk import aannotate, annotate
 from .errors import (
     ConfigError,
     ExtractionError,
@@ -54,7 +55,9 @@ __all__ = [
     "Provenance",
     "Settings",
     "Span",
+    "aannotate",
     "aextract",
+    "annotate",
     "extract",
     "extractor",
 ]

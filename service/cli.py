@@ -91,6 +91,92 @@ def extract(
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
 
 
+@app.command()
+def annotate(
+    source: Annotated[
+        str, typer.Argument(help="archive: .jsonl, .jsonl.gz, .csv (text column) or a directory")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="results, one JSON line per record")
+    ] = None,
+    store: Annotated[
+        Path | None, typer.Option(help="SQLite result store [default: in the cache directory]")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(help="requests in flight at once")] = None,
+    processes: Annotated[
+        int | None, typer.Option(help="worker processes sharing the concurrency (CPU-bound runs)")
+    ] = None,
+    rpm: Annotated[float | None, typer.Option(help="client-side requests per minute")] = None,
+    tpm: Annotated[float | None, typer.Option(help="client-side tokens per minute")] = None,
+    force: Annotated[bool, typer.Option(help="re-annotate everything, stored or not")] = False,
+    only_errors: Annotated[
+        bool, typer.Option(help="retry every stored failure (and do what is missing)")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="count records and estimate tokens and cost; ask nothing")
+    ] = False,
+    text_field: Annotated[str, typer.Option(help="field or column holding the text")] = "text",
+    id_field: Annotated[str, typer.Option(help="field or column holding the id")] = "id",
+    progress: Annotated[bool, typer.Option(help="show a live progress bar")] = True,
+) -> None:
+    """Annotate an archive, reusing every result the store holds for this prompt and model."""
+    from . import bulk
+    from .progress import live_progress, plan_report, summary_report
+
+    settings = get_settings()
+    common = {
+        "settings": settings,
+        "store": store,
+        "force": force,
+        "only_errors": only_errors,
+        "text_field": text_field,
+        "id_field": id_field,
+    }
+    try:
+        if dry_run:
+            typer.echo(plan_report(bulk.plan(source, **common)))
+            raise typer.Exit(EXIT_OK)
+        if out is None:
+            raise _fail(ConfigError("name the output file with --out (or use --dry-run)"))
+        with live_progress(enabled=progress) as report:
+            summary = bulk.annotate(
+                source,
+                out,
+                concurrency=concurrency,
+                processes=processes,
+                rpm=rpm,
+                tpm=tpm,
+                progress=report,
+                **common,
+            )
+    except HealthcoopError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        typer.echo(
+            "interrupted; answers so far are stored: run the same command to go on", err=True
+        )
+        raise typer.Exit(130) from None
+    typer.echo(summary_report(summary), err=True)
+    raise typer.Exit(EXIT_SOME_FAILED if summary.errors else EXIT_OK)
+
+
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="results of the earlier run (.jsonl or .jsonl.gz)")],
+    new: Annotated[Path, typer.Argument(help="results of the later run over the same archive")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    examples: Annotated[int, typer.Option(help="article ids to show for each change")] = 3,
+) -> None:
+    """Report, field by field, what changed between two runs over the same archive."""
+    from . import compare
+
+    try:
+        report = compare.diff(old, new, examples=examples)
+    except HealthcoopError as exc:
+        raise _fail(exc) from None
+    typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.render())
+
+
 @app.command("serve-model")
 def serve_model(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",

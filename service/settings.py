@@ -81,6 +81,18 @@ class Settings(BaseSettings):
     store: Path | None = Field(
         default=None, description="SQLite result store; default: <cache_dir>/results.sqlite"
     )
+    concurrency: int = Field(default=8, ge=1, description="requests in flight at once")
+    processes: int = Field(
+        default=1, ge=1, description="worker processes sharing the concurrency (CPU-bound runs)"
+    )
+    rpm: float | None = Field(default=None, gt=0, description="client-side requests per minute")
+    tpm: float | None = Field(default=None, gt=0, description="client-side tokens per minute")
+    price_prompt: float | None = Field(
+        default=None, ge=0, description="USD per million prompt tokens, for --dry-run estimates"
+    )
+    price_completion: float | None = Field(
+        default=None, ge=0, description="USD per million completion tokens, for --dry-run"
+    )
 
     # --- evaluation (healthcoop eval) ---
 
