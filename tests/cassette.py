@@ -41,11 +41,12 @@ def recorder() -> vcr.VCR:
 @contextlib.contextmanager
 def model_settings() -> Iterator[Settings]:
     """Settings pointing at the embedded model: a live server when recording, else replay."""
-    base = Settings(timeout=900, retries=0)
-    if not RECORDING:
-        yield base.model_copy(update={"base_url": REPLAY_BASE_URL, "model": EMBEDDED_MODEL})
-        return
-    from healthcoop import embedded
+    from healthcoop import embedded  # importable without the engine; only `running` needs it
 
-    with embedded.running(base.model_copy(update={"embedded_model": EMBEDDED_MODEL})) as live:
+    base = Settings(timeout=900, retries=0, embedded_model=EMBEDDED_MODEL)
+    if not RECORDING:
+        # exactly what the embedded runtime sets, so replayed requests match the recorded ones
+        yield base.model_copy(update=embedded.endpoint_update(base, REPLAY_BASE_URL))
+        return
+    with embedded.running(base) as live:
         yield live
