@@ -19,6 +19,9 @@ from healthcoop.schemas import AgreementStatus, MechanismStatus
 from .candidates import Candidates
 
 NONE = "none"
+# Bounds on the answer's lists. A grammar-constrained small model can otherwise repeat list
+# items until max_tokens cuts it off; maxItems makes the grammar close the list instead.
+MAX_MEETINGS = 12
 
 
 def _strip_noise(node: Any) -> Any:
@@ -94,23 +97,31 @@ def answer_model(c: Candidates) -> type[Compact]:
                 },
             )
             fields["people"] = (people, ...)
-        fields["parties"] = (list[party], Field(default_factory=list))
-        meeting: dict[str, Any] = {"with": (list[party], Field(default_factory=list))}
+        n = len(labels)
+        fields["parties"] = (list[party], Field(default_factory=list, max_length=n))
+        meeting: dict[str, Any] = {"with": (list[party], Field(default_factory=list, max_length=n))}
         if c.dates:
             meeting["date"] = (_enum("D", [*(d.label for d in c.dates), NONE]), NONE)
         if c.places:
             meeting["place"] = (_enum("L", [*(p.label for p in c.places), NONE]), NONE)
         meeting_model = create_model("Meeting", __base__=Compact, **meeting)  # type: ignore[call-overload]
-        fields["meetings"] = (list[meeting_model], Field(default_factory=list))
+        fields["meetings"] = (
+            list[meeting_model],
+            Field(default_factory=list, max_length=MAX_MEETINGS),
+        )
         if c.instruments:
             agreement = create_model(  # type: ignore[call-overload]
                 "Agreement",
                 __base__=Compact,
                 type=(_enum("I", [i.kind for i in c.instruments]), ...),
                 status=(Literal[tuple(s.value for s in AgreementStatus)], ...),
-                with_=(list[party], Field(default_factory=list, alias="with")),
+                with_=(list[party], Field(default_factory=list, alias="with", max_length=n)),
             )
-            fields["agreements"] = (list[agreement], Field(default_factory=list))
+            # each agreement is grounded on its own cue word: more than that cannot be kept
+            fields["agreements"] = (
+                list[agreement],
+                Field(default_factory=list, max_length=len(c.instruments)),
+            )
     if c.mechanisms:
         mechanism = create_model(  # type: ignore[call-overload]
             "Mechanism",
@@ -118,7 +129,10 @@ def answer_model(c: Candidates) -> type[Compact]:
             kind=(_enum("K", [m.kind for m in c.mechanisms]), ...),
             status=(Literal[tuple(s.value for s in MechanismStatus)], ...),
         )
-        fields["mechanisms"] = (list[mechanism], Field(default_factory=list))
+        fields["mechanisms"] = (
+            list[mechanism],
+            Field(default_factory=list, max_length=len(c.mechanisms)),
+        )
     people_keys = [p.key for p in c.people] if labels else []
 
     def _irrelevant_needs_no_people(cls: type, data: Any) -> Any:

@@ -286,6 +286,13 @@ class OpenAILLM:
             )
         if isinstance(cause, openai.APIStatusError):
             return self._status_error(cause, where)
+        if type(exc).__name__ == "IncompleteOutputException":
+            return ExtractionError(
+                f"the model's answer was cut off at max_tokens ({self.settings.max_tokens}); "
+                "raise HEALTHCOOP_MAX_TOKENS, or the model is repeating itself",
+                attempts=tally.requests,
+                last_error="incomplete output",
+            )
         if isinstance(exc, InstructorRetryException):
             last = tally.last_parse_error or _short(str(getattr(exc, "__cause__", "") or exc))
             return ExtractionError(

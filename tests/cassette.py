@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import vcr
+import vcr.cassette
 
 from healthcoop.settings import Settings
 
@@ -36,6 +37,18 @@ def recorder() -> vcr.VCR:
         filter_headers=["authorization", "api-key", "x-api-key", "openai-organization", "cookie"],
         decode_compressed_response=True,
     )
+
+
+@contextlib.contextmanager
+def cassette(name: str) -> Iterator[vcr.cassette.Cassette]:
+    """Replay `cassettes/<name>`; when recording, record it afresh (an old recording of a
+    changed prompt would otherwise stay in the file beside the new one)."""
+    if RECORDING:
+        (CASSETTES / name).unlink(missing_ok=True)
+    with recorder().use_cassette(name) as recorded:
+        yield recorded
+    if not RECORDING:
+        assert recorded.all_played, f"{name}: a recorded request was not replayed"
 
 
 @contextlib.contextmanager

@@ -54,6 +54,11 @@ class Fault:
         return cls(body="{not json")
 
     @classmethod
+    def truncated(cls) -> Fault:
+        """HTTP 200 whose answer stopped at max_tokens (finish_reason "length")."""
+        return cls(body="__truncated__")
+
+    @classmethod
     def hang(cls, seconds: float = 30.0) -> Fault:
         return cls(delay=seconds)
 
@@ -117,7 +122,11 @@ class FakeOpenAI:
         as_content = isinstance(request, dict) and "tools" not in request
         fault = self.faults.popleft() if self.faults else None
         await asyncio.sleep(self.latency + (fault.delay if fault else 0.0))
-        if fault is not None and fault.body == "__garbage_arguments__":
+        if fault is not None and fault.body == "__truncated__":
+            cut = completion('{"relevant": tru', as_content=as_content)
+            cut["choices"][0]["finish_reason"] = "length"
+            await _send(send, 200, json.dumps(cut))
+        elif fault is not None and fault.body == "__garbage_arguments__":
             garbage = completion("this is not JSON, sorry", as_content=as_content)
             await _send(send, 200, json.dumps(garbage))
         elif fault is not None and (fault.status != 200 or fault.body is not None):

@@ -165,3 +165,12 @@ def test_a_signing_by_both_sides_representatives_is_also_a_meeting():
     rec = assemble_answer(answer, c, src, settings=Settings(), provenance=PROVENANCE)
     (meeting,) = rec.meetings
     assert meeting.parties == ["IRN", "QAT"] and meeting.evidence == rec.agreements[0].evidence
+
+
+def test_the_answer_schema_bounds_its_lists_so_a_grammar_cannot_run_on():
+    c = find_candidates(TEXT, PUBLISHED)
+    props = answer_model(c).model_json_schema()["properties"]
+    assert props["meetings"]["maxItems"] == 12
+    assert props["agreements"]["maxItems"] == len(c.instruments)
+    assert props["mechanisms"]["maxItems"] == len(c.mechanisms)
+    assert props["parties"]["maxItems"] == len(c.parties)

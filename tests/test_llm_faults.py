@@ -124,3 +124,9 @@ async def test_the_async_llama_cpp_dialect_rewrites_the_same_way(fake):
     done = await _llm(fake.url, mode="json_schema", dialect="llama_cpp").acomplete(MESSAGES, Answer)
     assert done.value.relevant is False
     assert fake.bodies[0]["response_format"]["type"] == "json_object"
+
+
+def test_an_answer_cut_off_at_max_tokens_says_so(fake):
+    fake.script(*[Fault.truncated()] * 3)
+    with pytest.raises(ExtractionError, match="cut off at max_tokens"):
+        _llm(fake.url, retries=0).complete(MESSAGES, Answer)
