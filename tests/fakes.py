@@ -167,7 +167,7 @@ def serve(app: FakeOpenAI) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # generous: a loaded CI machine starts threads slowly
     while not server.started:
         if time.monotonic() > deadline:
             raise RuntimeError("fake OpenAI server did not start")
