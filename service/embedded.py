@@ -27,6 +27,8 @@ import httpx2
 from .errors import ConfigError, LLMError
 from .settings import Settings
 
+EMBEDDED_TIMEOUT = 600.0  # seconds per request, unless HEALTHCOOP_TIMEOUT says otherwise
+
 
 @dataclass(frozen=True)
 class EmbeddedModel:
@@ -190,12 +192,17 @@ def wait_ready(base_url: str, proc: subprocess.Popen[bytes], *, timeout: float) 
 def endpoint_update(settings: Settings, base_url: str) -> dict[str, object]:
     """Settings that talk to an embedded model server at `base_url`: the answer schema goes in
     llama-cpp-python's json_object response format (a grammar, no prompt tokens)."""
-    return {
+    update: dict[str, object] = {
         "base_url": base_url,
         "model": get_model(settings.embedded_model).name,
         "mode": "json_schema",
         "dialect": "llama_cpp",
     }
+    if "timeout" not in settings.model_fields_set:
+        # a 1.5B model on two cores takes tens of seconds per article, minutes on a busy
+        # machine: the API-endpoint default would fail good requests
+        update["timeout"] = EMBEDDED_TIMEOUT
+    return update
 
 
 @contextlib.contextmanager

@@ -104,3 +104,12 @@ def _alive(pid: int) -> bool:
     # a zombie (ended, not yet reaped by init) counts as ended
     with open(f"/proc/{pid}/stat") as f:
         return f.read().split()[2] != "Z"
+
+
+def test_the_embedded_runtime_waits_longer_unless_a_timeout_was_set():
+    from healthcoop.settings import Settings
+
+    update = embedded.endpoint_update(Settings(), "http://127.0.0.1:1/v1")
+    assert update["timeout"] == embedded.EMBEDDED_TIMEOUT
+    assert update["mode"] == "json_schema" and update["dialect"] == "llama_cpp"
+    assert "timeout" not in embedded.endpoint_update(Settings(timeout=30), "http://x/v1")
