@@ -6,6 +6,7 @@ rec = healthcoop.extract(healthcoop.Article(id="002", text=..., published="2025-
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,13 +66,25 @@ __all__ = [
 ArticleLike = Article | Mapping[str, Any] | str
 
 
+_extractors: dict[tuple[str, str], Extractor] = {}
+_extractors_lock = threading.Lock()
+
+
 def extractor(settings: Settings | None = None, *, llm: LLM | None = None) -> Extractor:
-    """An Extractor for the settings (default: from the environment). With no endpoint set,
-    the embedded model is started on first use and stopped at exit."""
+    """An Extractor for the settings (default: from the environment), built once per distinct
+    settings and reused, so `extract` in a loop keeps one client. With no endpoint set, the
+    embedded model is started on first use and stopped at exit."""
     from .runtime import open_llm
 
     settings = settings or get_settings()
-    return Extractor(llm or open_llm(settings), settings)
+    if llm is not None:
+        return Extractor(llm, settings)
+    secret = settings.api_key.get_secret_value() if settings.api_key else ""
+    key = (settings.model_dump_json(), secret)  # held in memory only, never shown
+    with _extractors_lock:
+        if key not in _extractors:
+            _extractors[key] = Extractor(open_llm(settings), settings)
+        return _extractors[key]
 
 
 def extract(

@@ -85,3 +85,14 @@ def test_without_endpoint_or_embedded_engine_the_message_says_what_to_install(mo
     result = runner.invoke(app, ["extract", "-"], input=TEXT)
     assert result.exit_code == 2
     assert "pip install 'healthcoop[embedded]'" in result.stderr
+
+
+def test_the_python_api_reuses_one_extractor_per_settings(endpoint):
+    import healthcoop
+    from healthcoop.settings import get_settings
+
+    first, again = healthcoop.extractor(), healthcoop.extractor()
+    assert first is again
+    other = healthcoop.extractor(get_settings().model_copy(update={"temperature": 0.5}))
+    assert other is not first
+    assert healthcoop.extract(TEXT).relevant is True
