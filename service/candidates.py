@@ -119,10 +119,6 @@ def _matches(pattern: re.Pattern[str] | None, text: str, folded: bool) -> Iterat
         yield Span(start=start, end=end, text=text[start:end], alignment=Alignment.exact)
 
 
-def _lookup_code(index, name: str) -> str | None:  # noqa: ANN001 - a normalise._Index
-    return index.lookup(name)
-
-
 def find_parties(text: str) -> list[PartyCandidate]:
     """Countries and international organizations named in the text, in order of first mention."""
     found: dict[str, PartyCandidate] = {}
