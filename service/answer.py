@@ -73,28 +73,28 @@ def _enum(name: str, values: list[str]) -> Any:
     return Enum(name, {f"v{i}": v for i, v in enumerate(members)}, type=str)  # type: ignore[misc]
 
 
+def unhinted_people(c: Candidates) -> list[int]:
+    """Indexes of the people whose title names no candidate party: the ones the model is
+    asked about."""
+    codes = {p.code for p in c.parties}
+    return [i for i, p in enumerate(c.people) if p.hint not in codes]
+
+
 def answer_model(c: Candidates) -> type[Compact]:
     """The answer model for one article's candidates."""
     labels = [p.label for p in c.parties]
     fields: dict[str, Any] = {"relevant": (bool, ...)}
     if labels:
         party = _enum("P", labels)
-        if c.people:
-            # a person whose title names a party may only act for it (or not at all)
-            label_of = {p.code: p.label for p in c.parties}
-            choices: dict[str | None, Any] = {}
-            for p in c.people:
-                hint = p.hint if p.hint in label_of else None
-                if hint not in choices:
-                    options = [label_of[hint]] if hint else labels
-                    choices[hint] = _enum(f"Q{len(choices)}", [*options, NONE])
+        asked = unhinted_people(c)
+        if asked:
+            # a person whose title names a party acts for it (assembly decides, at no token
+            # cost); the model is asked only about the others
+            choice = _enum("Q", [*labels, NONE])
             people = create_model(  # type: ignore[call-overload]
                 "People",
                 __base__=Compact,
-                **{
-                    f"p{i}": (choices[p.hint if p.hint in label_of else None], Field(alias=p.key))
-                    for i, p in enumerate(c.people)
-                },
+                **{f"p{i}": (choice, Field(alias=c.people[i].key)) for i in asked},
             )
             fields["people"] = (people, ...)
         n = len(labels)
@@ -133,7 +133,7 @@ def answer_model(c: Candidates) -> type[Compact]:
             list[mechanism],
             Field(default_factory=list, max_length=len(c.mechanisms)),
         )
-    people_keys = [p.key for p in c.people] if labels else []
+    people_keys = [c.people[i].key for i in unhinted_people(c)] if labels else []
 
     def _irrelevant_needs_no_people(cls: type, data: Any) -> Any:
         # the schema keeps `people` required, so a grammar makes the model answer for everyone;

@@ -366,6 +366,53 @@ def _split_bilaterals(codes: list[str], c: Candidates, text: str) -> list[list[s
     return [[hub, other] for other in codes if other != hub]
 
 
+_MET = re.compile(
+    r"\b(?:met|meets|meet|(?:held|holds|hold|had|has|have|engaged\s+in|conducted)\s+"
+    r"(?:\w+\s+){0,3}?(?:meetings?|talks))\b",
+    re.IGNORECASE,
+)
+_LIST_GAP = re.compile(r"\s*(?:,\s*(?:and\s+)?|and\s+|&\s*)", re.IGNORECASE)
+_LIST_REACH = 60  # characters from the verb to the first partner ("met with delegates from")
+
+
+def _listed_meetings(c: Candidates, text: str, officials: list[Official]) -> Iterator[
+        tuple[str, list[str], Span]]:  # fmt: skip
+    """Annotation rule 5 for lists: "the minister met his counterparts from A, B and C" is a
+    bilateral meeting with each. Yields (hub, partners, sentence) for each such sentence; the
+    hub is the party of the official or country named before the verb, else the article's
+    most-mentioned party."""
+    countries_ = [(s, p.code) for p in c.parties if p.kind is PartyKind.country for s in p.mentions]
+    countries_.sort(key=lambda x: x[0].start)
+    by_sentence: dict[tuple[int, int], tuple[Span, list[tuple[Span, str]]]] = {}
+    for span, code in countries_:
+        sentence = sentence_around(text, span)
+        by_sentence.setdefault((sentence.start, sentence.end), (sentence, []))[1].append(
+            (span, code)
+        )
+    most = max(c.parties, key=lambda p: len(p.mentions)).code if c.parties else None
+    for sentence, mentions in by_sentence.values():
+        for verb in _MET.finditer(text, sentence.start, sentence.end):
+            after = [(s, code) for s, code in mentions if s.start >= verb.end()]
+            if len(after) < 2 or after[0][0].start - verb.end() > _LIST_REACH:
+                continue
+            chain = [after[0]]
+            for prev, cur in zip(after, after[1:], strict=False):
+                if not _LIST_GAP.fullmatch(text, prev[0].end, cur[0].start):
+                    break
+                chain.append(cur)
+            partners = list(dict.fromkeys(code for _, code in chain))
+            if len(partners) < 2:
+                continue
+            hub = next(
+                (o.party for o in officials if o.party
+                 for e in o.evidence if sentence.start <= e.start < verb.start()),
+                next((code for s, code in mentions if s.start < verb.start()), most),
+            )  # fmt: skip
+            if hub is not None and hub not in partners:
+                yield hub, partners, sentence
+            break
+
+
 def _value(v: Any) -> str:
     return str(getattr(v, "value", v))
 
@@ -437,11 +484,13 @@ def assemble_answer(
     officials: list[Official] = []
     people = getattr(answer, "people", None)
     for i, person in enumerate(c.people):
-        choice = _value(getattr(people, f"p{i}", NONE)) if people is not None else NONE
-        if choice == NONE or choice not in code_of:
-            continue
-        # a title that names the party ("Russia's deputy minister") outranks the model's pick
-        party = person.hint if person.hint in code_of.values() else code_of[choice]
+        if person.hint in code_of.values():
+            party = person.hint  # the title names it: "Russia's deputy minister"
+        else:
+            choice = _value(getattr(people, f"p{i}", NONE)) if people is not None else NONE
+            if choice == NONE or choice not in code_of:
+                continue
+            party = code_of[choice]
         extra = g.keep(f"official {person.name!r}", person.mentions[:MAX_SPANS_PER_ITEM])
         if extra is not None:
             officials.append(
@@ -453,10 +502,17 @@ def assemble_answer(
     date_of = {d.label: d for d in c.dates}
     place_of = {p.label: p for p in c.places}
     meetings: list[Meeting] = []
+    # a small model under a grammar may repeat one meeting until the list is full: the same
+    # parties, day and place twice are one meeting
+    unique = {
+        (tuple(codes(getattr(m, "with", []))), _value(getattr(m, "date", NONE)),
+         _value(getattr(m, "place", NONE))): m
+        for m in getattr(answer, "meetings", [])
+    }  # fmt: skip
     asked = [
         (group, m)
-        for m in getattr(answer, "meetings", [])
-        for group in _split_bilaterals(codes(getattr(m, "with", [])), c, text)
+        for (members, _, _), m in unique.items()
+        for group in _split_bilaterals(list(members), c, text)
     ]
     for member_codes, m in asked:
         if not member_codes:
@@ -480,6 +536,17 @@ def assemble_answer(
                 **extra,
             )
         )
+
+    # the model often lists a few meetings of a long enumeration, or none, or pairs the
+    # listed partners with each other instead of with the one who met them all
+    for hub, partners, sentence in _listed_meetings(c, text, officials):
+        meetings = [m for m in meetings if hub in m.parties or not set(m.parties) <= set(partners)]
+        for other in partners:
+            if any({hub, other} <= set(m.parties) for m in meetings):
+                continue
+            extra = g.keep("meeting", [sentence])
+            if extra is not None:
+                meetings.append(Meeting(parties=[hub, other], **extra))
 
     chosen = codes(getattr(answer, "parties", []))
     agreements = [

@@ -119,6 +119,9 @@ def _matches(pattern: re.Pattern[str] | None, text: str, folded: bool) -> Iterat
         yield Span(start=start, end=end, text=text[start:end], alignment=Alignment.exact)
 
 
+_PEOPLES = re.compile(r"People(?:['\u2019]s)?\s+$", re.IGNORECASE)
+
+
 def find_parties(text: str) -> list[PartyCandidate]:
     """Countries and international organizations named in the text, in order of first mention."""
     found: dict[str, PartyCandidate] = {}
@@ -134,6 +137,8 @@ def find_parties(text: str) -> list[PartyCandidate]:
             code = index.lookup(name) or index.lookup(span.text)
             if code is None:
                 continue
+            if code == "TWN" and _PEOPLES.search(text, max(0, span.start - 12), span.start):
+                code = "CHN"  # "People Republic of China" (the 's dropped) is still China
             taken.append((span.start, span.end))
             cand = found.setdefault(code, PartyCandidate(code, kind, label=""))
             cand.mentions.append(span)
@@ -262,35 +267,75 @@ def _is_place_or_party(name: str) -> bool:
     )
 
 
+_HONORIFICS = re.compile(r"(?:\s+(?:Dr|Prof|Mr|Mrs|Ms|Eng|H\.E|HE)\.?)+$")
+
+
+def _person_names_end(s: str) -> int:
+    """Where the last personal name inside a string ends (0 if none): a title that runs over
+    another person's name belongs to that person ("Minister of Guatemala, Joaquín Barñoya,
+    and the Cuban ambassador" is the ambassador's title only from "and the Cuban...")."""
+    end = 0
+    for m in _NAME_RUN.finditer(s):
+        for name, start in _split_run(m.group(0), m.start()):
+            words = name.split()
+            while words and _is_place_or_party(words[0]):
+                start += len(words.pop(0)) + 1
+            if len(words) >= 2 and not any(_names_party(w) for w in words):
+                end = max(end, start + len(" ".join(words)))
+    return end
+
+
+def _after_names(title: str) -> str | None:
+    """The part of a title after any personal name in it, if that still is a title."""
+    cut = _person_names_end(title)
+    if cut:
+        title = re.sub(r"^[\s,]*(?:and\s+|or\s+)?(?:the\s+)?", "", title[cut:])
+    title = _HONORIFICS.sub("", title).strip(" ,")
+    if title and (_TITLE_WORDS.search(title) or (cut and _party_in(title))):
+        return title
+    return None
+
+
 def _title_before(text: str, start: int) -> str | None:
     """The title words right before a name: "Russia's deputy health minister" Oleg Salagay,
     or a title ending in a comma: "the director general of the WHO, Dr. Tedros"."""
     window = text[max(0, start - 160) : start]
     m = re.search(
-        r"([^.;:\n\u2013\u2014]{3,140}),\s*(?:(?:Dr|Prof|Mr|Mrs|Ms|Eng|H\.E)\.?\s+)*$", window
+        r"([^.;:\n\u2013\u2014]{3,140}),\s*(?:(?:Dr|Prof|Mr|Mrs|Ms|Eng|H\.E|HE)\.?\s+)*$", window
     )
     if m:
         title = m.group(1).split(", ")[-1] if _VERB.search(m.group(1)) else m.group(1)
-        title = re.sub(r"^.*\b(?:met|meets|with)\s+", "", title, flags=re.IGNORECASE)
-        title = re.sub(r"^(?:the|a|an)\s+", "", title.strip(), flags=re.IGNORECASE)
+        title = re.sub(r"^.*\b(?:met|meets|with|by)\s+", "", title, flags=re.IGNORECASE)
+        title = re.sub(r"^(?:and\s+|or\s+)?(?:the|a|an)\s+", "", title.strip(), flags=re.I)
         if _TITLE_WORDS.search(title) and not _VERB.search(title):
-            return title
+            return _after_names(title)
     window = window[-120:]
-    cut = 0
-    for m in _CLAUSE_BREAK.finditer(window):
-        cut = m.end()
-    title = window[cut:].strip(" ,-\u2013\u2014")
-    title = re.sub(r"^.*\d{4}-\d{2}-\d{2}\s*", "", title)  # a leading "date 2025-04-28"
-    title = re.sub(r"^(?:the|a|an)\s+", "", title, flags=re.IGNORECASE)
-    title = re.sub(r"\s+(?:Dr|Prof|Mr|Mrs|Ms|Eng|H\.E)\.?$", "", title).strip()
-    return title if title and _TITLE_WORDS.search(title) and len(title) < 100 else None
+    # the title starts at the last clause break, or further back over an "and" or a comma that
+    # is part of a body's name ("Minister of Health and Medical Education of Iran")
+    for m in reversed([None, *_CLAUSE_BREAK.finditer(window)]):
+        title = window[m.end() if m else 0 :].strip(" ,-\u2013\u2014")
+        title = re.sub(r"^.*\d{4}-\d{2}-\d{2}\s*", "", title)  # a leading "date 2025-04-28"
+        title = re.sub(r"^(?:and\s+|or\s+)?(?:the|a|an)\s+", "", title, flags=re.IGNORECASE)
+        title = _HONORIFICS.sub("", title).strip()
+        if title and _TITLE_WORDS.search(title):
+            return _after_names(title) if len(title) < 100 else None
+        if not title or m is None or m.group(0).strip().lower() not in ("and", ","):
+            return None  # "X, minister of Y, and Z": the title before the "and" is X's
+    return None
 
 
 def _title_after(text: str, end: int) -> str | None:
-    """An apposition after a name: Mohammad Ali Eskandari, the Ambassador of Iran to Uzbekistan,"""
+    """An apposition after a name: Mohammad Ali Eskandari, the Ambassador of Iran to Uzbekistan,
+    but not the next person's title in a list ("X, Minister of Y Marat Shoranov, ...") nor a
+    coordination (", and the Deputy Minister of Panama")."""
     m = re.match(r",\s*(?:the\s+)?([^,.;\n()]{3,110})", text[end : end + 130])
-    if m and _TITLE_WORDS.search(m.group(1)) and not _VERB.search(m.group(1)):
-        return m.group(1).strip()
+    if not m:
+        return None
+    title = m.group(1).strip()
+    if re.match(r"(?:and|or)\b", title, re.IGNORECASE) or _person_names_end(title):
+        return None
+    if _TITLE_WORDS.search(title) and not _VERB.search(title):
+        return title
     return None
 
 
@@ -503,17 +548,54 @@ def _cues(text: str, patterns: dict, *, overlap: bool = False) -> list[Cue]:
     return sorted(out, key=lambda c: c.span.start)
 
 
+_DATELINE = re.compile(
+    r"\s*(?:date\s+\d{4}-\d{2}-\d{2}\s+)?([A-Za-z][A-Za-z .'-]{1,30}?)\s*"
+    r"(?:,|\(|:|[\u2013\u2014]|\s-\s)"
+)
+
+
+def dateline_country(text: str) -> str | None:
+    """The country of a dateline's city: "TEHRAN, Oct. 19 (MNA) –" → IRN."""
+    m = _DATELINE.match(text)
+    if m is None:
+        return None
+    name = m.group(1).strip()
+    return city_index().lookup(name) or country_index().lookup(name)
+
+
+def _home_officials(people: list[PersonCandidate], parties: list[PartyCandidate],
+                    text: str) -> None:  # fmt: skip
+    """A titled official whose title names no country ("the deputy health minister"), in an
+    article datelined in a country that takes part, is that country's: news agencies name
+    the foreign side and leave their own side's nationality implied."""
+    home = dateline_country(text)
+    if home is None or not any(p.code == home for p in parties):
+        return
+    for person in people:
+        if person.hint is None and person.title and _GOVERNMENT.search(person.title):
+            person.hint = home
+
+
+_GOVERNMENT = re.compile(
+    r"\b(?:minister|ministry|ambassador|deputy|secretary|envoy|consul|attach[eé]|undersecretary|"
+    r"director|president|premier)\b",
+    re.IGNORECASE,
+)
+
+
 def find_candidates(text: str, published: dt.date | None = None) -> Candidates:
     """Everything the model may choose from, with spans, for one article text."""
     instruments, mechanisms, areas = _compiled()
     parties = find_parties(text)
+    people = find_people(text)
+    _home_officials(people, parties, text)
     area_cues: dict[Area, list[Cue]] = {}
     for cue in _cues(text, areas, overlap=True):
         area_cues.setdefault(Area(cue.kind), []).append(cue)
     return Candidates(
         health=mentions_health(text),
         parties=parties,
-        people=find_people(text),
+        people=people,
         dates=find_dates(text, published),
         places=find_places(text, parties),
         instruments=_cues(text, instruments),

@@ -146,6 +146,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+WHOLE_VOCAB_FLAG = "--whole-vocab-grammar"  # healthcoop.llama_server: llama-cpp-python's sampler
+
+
 def server_command(settings: Settings, *, host: str, port: int) -> list[str]:
     """The llama-cpp-python server command line for the configured embedded model."""
     if importlib.util.find_spec("llama_cpp") is None:
@@ -156,7 +159,7 @@ def server_command(settings: Settings, *, host: str, port: int) -> list[str]:
     model = get_model(settings.embedded_model)
     path = weights_path(model, settings.cache_dir)
     return [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, "-m", "healthcoop.llama_server",
         "--model", str(path),
         "--model_alias", model.name,
         "--host", host, "--port", str(port),
@@ -164,6 +167,7 @@ def server_command(settings: Settings, *, host: str, port: int) -> list[str]:
         "--n_threads", str(settings.embedded_threads),
         "--n_threads_batch", str(settings.embedded_threads),
         "--verbose", "False",
+        *([] if settings.embedded_fast_grammar else [WHOLE_VOCAB_FLAG]),
     ]  # fmt: skip
 
 

@@ -125,6 +125,10 @@ _FINGERPRINT_TEXT = (
 class CandidateStrategy:
     """The candidate layer finds what the text names; the model chooses among it."""
 
+    # Bump when the candidate layer or assembly changes what a record says for the same answer:
+    # it is part of the prompt version, so the bulk runner re-runs what it changes.
+    revision = 2
+
     def plan(self, prepared: Prepared, template: prompting.Template) -> Plan:
         c = find_candidates(prepared.text, prepared.article.published)
         if len(c.parties) < 2 or not c.health:
@@ -142,7 +146,7 @@ class CandidateStrategy:
 
     def schema_fingerprint(self) -> str:
         model = answer_model(find_candidates(_FINGERPRINT_TEXT, dt.date(2025, 1, 1)))
-        return json.dumps(model.model_json_schema(), sort_keys=True)
+        return json.dumps(model.model_json_schema(), sort_keys=True) + f"|rev{self.revision}"
 
 
 STRATEGIES: dict[str, Strategy] = {"draft": DraftStrategy(), "candidates": CandidateStrategy()}

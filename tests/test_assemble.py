@@ -174,3 +174,82 @@ def test_the_answer_schema_bounds_its_lists_so_a_grammar_cannot_run_on():
     assert props["agreements"]["maxItems"] == len(c.instruments)
     assert props["mechanisms"]["maxItems"] == len(c.mechanisms)
     assert props["parties"]["maxItems"] == len(c.parties)
+
+
+def test_a_minister_meeting_counterparts_from_a_list_of_countries_meets_each_of_them():
+    text = (
+        "GENEVA – Kenya's Health Minister Jane Wanjiru held several side meetings at the World "
+        "Health Assembly, in which she met the health ministers of Chile, Peru, and Norway. "
+        "Health cooperation was discussed."
+    )
+    c = find_candidates(text, PUBLISHED)
+    # the model gave one of the three meetings
+    answer = answer_model(c).model_validate(
+        {"relevant": True, "people": {"Wanjiru": "Kenya"}, "parties": ["Kenya"],
+         "meetings": [{"with": ["Kenya", "Chile"]}]}
+    )  # fmt: skip
+    src = Source("l", text, PUBLISHED, changed=False)
+    rec = assemble_answer(answer, c, src, settings=Settings(), provenance=PROVENANCE)
+    assert sorted(m.parties for m in rec.meetings) == [
+        ["KEN", "CHL"],
+        ["KEN", "NOR"],
+        ["KEN", "PER"],
+    ]
+    assert {p.code for p in rec.parties} == {"KEN", "CHL", "PER", "NOR"}
+    listed = [m for m in rec.meetings if m.parties != ["KEN", "CHL"]]
+    assert all("met the health ministers of Chile" in m.evidence[0].text for m in listed)
+
+
+def test_countries_named_after_a_meeting_verb_but_not_as_a_list_are_not_meetings():
+    text = (
+        "Kenya's Health Minister Jane Wanjiru met the press after a flight from Chile. Peru "
+        "and Norway were not mentioned by her. Kenya and Chile will cooperate on vaccines."
+    )
+    c = find_candidates(text, PUBLISHED)
+    answer = answer_model(c).model_validate(
+        {"relevant": True, "people": {"Wanjiru": "Kenya"}, "parties": ["Kenya", "Chile"]}
+    )  # fmt: skip
+    src = Source("n", text, PUBLISHED, changed=False)
+    rec = assemble_answer(answer, c, src, settings=Settings(), provenance=PROVENANCE)
+    assert rec.meetings == []
+
+
+def test_people_whose_title_names_their_party_are_not_asked_and_act_for_that_party():
+    c = find_candidates(TEXT, PUBLISHED)
+    people = answer_model(c).model_json_schema()["properties"]["people"]["properties"]
+    assert set(people) == {"Al-Mansouri", "Baker"}  # "Iran's Health Minister" Rahimi is known
+    answer = answer_model(c).model_validate(
+        {"relevant": True, "people": {"Al-Mansouri": "Qatar", "Baker": "none"},
+         "parties": ["Iran", "Qatar"]}
+    )  # fmt: skip
+    rec = assemble_answer(answer, c, SRC, settings=Settings(), provenance=PROVENANCE)
+    assert {o.name: o.party for o in rec.officials} == {
+        "Karim Rahimi": "IRN",
+        "Laila Al-Mansouri": "QAT",
+    }
+
+
+def test_listed_partners_paired_with_each_other_are_re_paired_with_the_one_who_met_them():
+    text = (
+        "Kenya's deputy health minister Jane Wanjiru attended the assembly in New York. There "
+        "she engaged in several bilateral meetings with health ministers from Chile, Peru, and "
+        "Norway. Kenya wants closer health cooperation."
+    )
+    c = find_candidates(text, PUBLISHED)
+    answer = answer_model(c).model_validate(
+        {"relevant": True, "parties": ["Kenya", "Chile", "Peru", "Norway"],
+         "meetings": [{"with": ["Chile", "Peru"]}, {"with": ["Chile", "Norway"]}]}
+    )  # fmt: skip
+    src = Source("p", text, PUBLISHED, changed=False)
+    rec = assemble_answer(answer, c, src, settings=Settings(), provenance=PROVENANCE)
+    assert sorted(m.parties for m in rec.meetings) == [
+        ["KEN", "CHL"],
+        ["KEN", "NOR"],
+        ["KEN", "PER"],
+    ]
+
+
+def test_a_meeting_the_model_repeats_word_for_word_is_one_meeting():
+    answer, c = _answer({**GOOD, "meetings": [GOOD["meetings"][0]] * 5})
+    rec = assemble_answer(answer, c, SRC, settings=Settings(), provenance=PROVENANCE)
+    assert len(rec.meetings) == 1

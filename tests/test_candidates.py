@@ -119,3 +119,48 @@ def test_a_city_after_a_preposition_is_not_the_first_name_of_the_person_who_foll
     assert [(p.name, p.title, p.hint) for p in people] == [
         ("Topply M Lubaya", "Zambian Ambassador in Cairo", "ZMB")
     ]
+
+
+def test_a_title_belongs_to_the_name_it_stands_next_to_not_to_a_neighbour_in_a_list():
+    text = (
+        "The meeting was attended by Secretary of the Ministry of Health and Family Welfare of "
+        "Norway Ola Nordmann, First Deputy Minister of Health of Chile Ana Rojas, and Minister "
+        "of Health of Peru Luis Vega. The accord was signed by the Deputy Minister of Health of "
+        "Kenya, Jane Wanjiru, and the Deputy Minister of Health of Ghana, Kofi Mensah."
+    )
+    hints = {p.name: p.hint for p in find_people(text)}
+    assert hints == {
+        "Ola Nordmann": "NOR",  # "and" inside the ministry's name does not end the title
+        "Ana Rojas": "CHL",
+        "Luis Vega": "PER",
+        "Jane Wanjiru": "KEN",  # not ", and the Deputy Minister of Ghana" that follows her
+        "Kofi Mensah": "GHA",
+    }
+
+
+def test_a_title_over_another_persons_name_is_cut_after_that_name():
+    text = (
+        "Present were the Minister of Health of Chile, Ana Rojas, and the Peruvian ambassador "
+        "in this country, Luis Vega."
+    )
+    people = {p.name: p for p in find_people(text)}
+    assert people["Luis Vega"].hint == "PER"
+    assert people["Luis Vega"].title == "Peruvian ambassador in this country"
+
+
+def test_an_official_whose_title_names_no_country_is_of_the_datelines_country():
+    text = (
+        "NAIROBI, June 3 (KNA) – Ghana's health minister Kofi Mensah met deputy health minister "
+        "Jane Wanjiru and the journalist Tom Baker. Mensah praised Kenya."
+    )
+    hints = {p.name: p.hint for p in find_candidates(text).people}
+    assert hints == {"Kofi Mensah": "GHA", "Jane Wanjiru": "KEN", "Tom Baker": None}
+    # no dateline, or a dateline whose country takes no part: no guess
+    assert find_candidates(text.split("– ", 1)[1]).people[1].hint is None
+
+
+def test_the_peoples_republic_of_china_without_its_apostrophe_is_china_not_taiwan():
+    codes = {
+        p.code for p in find_parties("Premier of the State Council of the People Republic of China")
+    }
+    assert codes == {"CHN"}
