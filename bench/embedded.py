@@ -3,8 +3,9 @@
     python bench/embedded.py [--models qwen2.5-coder-1.5b qwen2.5-coder-0.5b] [--prompt candidates]
     python bench/embedded.py --samplers      # grammar-first check vs llama-cpp-python's sampler
 
-Starts each embedded model's server, warms it up on one seed (that call pays for the cached
-system prompt), extracts the four seeds, and prints one row per model side by side. With
+Starts each embedded model's server, warms it up on a short text that is not a seed (that call
+pays for the cached system prompt), extracts the four seeds, and prints one row per model side
+by side. With
 --samplers each model runs twice, with healthcoop's grammar-first sampler and with
 llama-cpp-python's own (grammar over the whole vocabulary), and the records must be identical.
 Needs the `embedded` (and `embedded-small`) extras. Run it on an idle machine: it measures wall
@@ -23,6 +24,10 @@ from healthcoop import Extractor, embedded
 from healthcoop.llm_client import OpenAILLM
 from healthcoop.settings import Settings
 
+WARMUP = (
+    "Kenya's Health Minister Jane Wanjiru met Chile's ambassador Ana Rojas in Nairobi on Monday; "
+    "they agreed to draft a memorandum of understanding on vaccine production."
+)
 SEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "seeds"
 PUBLISHED = {"002": "2025-04-28"}
 
@@ -34,7 +39,8 @@ def run(model: str, prompt: str, fast: bool, records: list[str]) -> dict[str, fl
     seeds = sorted(SEEDS.glob("*.txt"))
     with embedded.running(settings) as live:
         ex = Extractor(OpenAILLM(live), live)
-        ex.extract({"id": "warmup", "text": seeds[0].read_text("utf-8")})  # caches the prompt
+        # caches the system prompt; not a seed, so no seed's own text is cached before it runs
+        ex.extract({"id": "warmup", "text": WARMUP})
         seconds, prompt_tokens, completion_tokens = [], [], []
         for path in seeds:
             article = {"id": path.stem[:3], "text": path.read_text("utf-8"),
