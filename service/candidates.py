@@ -305,6 +305,9 @@ def _title_before(text: str, start: int) -> str | None:
     )
     if m:
         title = m.group(1).split(", ")[-1] if _VERB.search(m.group(1)) else m.group(1)
+        # the title starts after the clause's verb: "... were the Kenyan deputy minister, X"
+        verbs = list(_VERB.finditer(title))
+        title = title[verbs[-1].end() :] if verbs else title
         title = re.sub(r"^.*\b(?:met|meets|with|by)\s+", "", title, flags=re.IGNORECASE)
         title = re.sub(r"^(?:and\s+|or\s+)?(?:the|a|an)\s+", "", title.strip(), flags=re.I)
         if _TITLE_WORDS.search(title) and not _VERB.search(title):
