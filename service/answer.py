@@ -83,10 +83,10 @@ def unhinted_people(c: Candidates) -> list[int]:
 def answer_model(c: Candidates) -> type[Compact]:
     """The answer model for one article's candidates."""
     labels = [p.label for p in c.parties]
+    asked = unhinted_people(c) if labels else []
     fields: dict[str, Any] = {"relevant": (bool, ...)}
     if labels:
         party = _enum("P", labels)
-        asked = unhinted_people(c)
         if asked:
             # a person whose title names a party acts for it (assembly decides, at no token
             # cost); the model is asked only about the others
@@ -133,7 +133,7 @@ def answer_model(c: Candidates) -> type[Compact]:
             list[mechanism],
             Field(default_factory=list, max_length=len(c.mechanisms)),
         )
-    people_keys = [c.people[i].key for i in unhinted_people(c)] if labels else []
+    people_keys = [c.people[i].key for i in asked]
 
     def _irrelevant_needs_no_people(cls: type, data: Any) -> Any:
         # the schema keeps `people` required, so a grammar makes the model answer for everyone;

@@ -30,7 +30,7 @@ from healthcoop.schemas import (
 from healthcoop.schemas.draft import Draft
 from healthcoop.schemas.gazetteer import countries, organizations
 
-from .answer import NONE
+from .answer import NONE, unhinted_people
 from .candidates import Candidates, Cue
 from .grounding import align, find_all, sentence_around
 from .normalise import city_country, clean_person_name, country_code, parse_date, resolve_party
@@ -483,8 +483,9 @@ def assemble_answer(
 
     officials: list[Official] = []
     people = getattr(answer, "people", None)
+    asked = set(unhinted_people(c))
     for i, person in enumerate(c.people):
-        if person.hint in code_of.values():
+        if i not in asked:
             party = person.hint  # the title names it: "Russia's deputy minister"
         else:
             choice = _value(getattr(people, f"p{i}", NONE)) if people is not None else NONE

@@ -267,7 +267,9 @@ def _is_place_or_party(name: str) -> bool:
     )
 
 
-_HONORIFICS = re.compile(r"(?:\s+(?:Dr|Prof|Mr|Mrs|Ms|Eng|H\.E|HE)\.?)+$")
+_HONORIFIC = r"(?:Dr|Prof|Mr|Mrs|Ms|Eng|H\.E|HE)\.?"
+_HONORIFICS = re.compile(rf"(?:\s+{_HONORIFIC})+$")  # trailing: "Minister of Health HE Dr"
+_LEADING_ARTICLE = re.compile(r"^(?:and\s+|or\s+)?(?:the|a|an)\s+", re.IGNORECASE)
 
 
 def _person_names_end(s: str) -> int:
@@ -300,16 +302,14 @@ def _title_before(text: str, start: int) -> str | None:
     """The title words right before a name: "Russia's deputy health minister" Oleg Salagay,
     or a title ending in a comma: "the director general of the WHO, Dr. Tedros"."""
     window = text[max(0, start - 160) : start]
-    m = re.search(
-        r"([^.;:\n\u2013\u2014]{3,140}),\s*(?:(?:Dr|Prof|Mr|Mrs|Ms|Eng|H\.E|HE)\.?\s+)*$", window
-    )
+    m = re.search(rf"([^.;:\n\u2013\u2014]{{3,140}}),\s*(?:{_HONORIFIC}\s+)*$", window)
     if m:
         title = m.group(1).split(", ")[-1] if _VERB.search(m.group(1)) else m.group(1)
         # the title starts after the clause's verb: "... were the Kenyan deputy minister, X"
         verbs = list(_VERB.finditer(title))
         title = title[verbs[-1].end() :] if verbs else title
         title = re.sub(r"^.*\b(?:met|meets|with|by)\s+", "", title, flags=re.IGNORECASE)
-        title = re.sub(r"^(?:and\s+|or\s+)?(?:the|a|an)\s+", "", title.strip(), flags=re.I)
+        title = _LEADING_ARTICLE.sub("", title.strip())
         if _TITLE_WORDS.search(title) and not _VERB.search(title):
             return _after_names(title)
     window = window[-120:]
@@ -318,7 +318,7 @@ def _title_before(text: str, start: int) -> str | None:
     for m in reversed([None, *_CLAUSE_BREAK.finditer(window)]):
         title = window[m.end() if m else 0 :].strip(" ,-\u2013\u2014")
         title = re.sub(r"^.*\d{4}-\d{2}-\d{2}\s*", "", title)  # a leading "date 2025-04-28"
-        title = re.sub(r"^(?:and\s+|or\s+)?(?:the|a|an)\s+", "", title, flags=re.IGNORECASE)
+        title = _LEADING_ARTICLE.sub("", title)
         title = _HONORIFICS.sub("", title).strip()
         if title and _TITLE_WORDS.search(title):
             return _after_names(title) if len(title) < 100 else None

@@ -146,7 +146,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-WHOLE_VOCAB_FLAG = "--whole-vocab-grammar"  # healthcoop.llama_server: llama-cpp-python's sampler
+# healthcoop.llama_server's switch back to llama-cpp-python's own grammar sampler
+WHOLE_VOCAB_FLAG = "--whole-vocab-grammar"
 
 
 def server_command(settings: Settings, *, host: str, port: int) -> list[str]:

@@ -25,7 +25,7 @@ import numpy as np
 from llama_cpp import _internals
 from llama_cpp import llama as llama_module
 
-WHOLE_VOCAB_FLAG = "--whole-vocab-grammar"
+from .embedded import WHOLE_VOCAB_FLAG
 
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
 assert _TOKEN_DATA.itemsize == ctypes.sizeof(llama_cpp.llama_token_data)
@@ -41,8 +41,6 @@ class GrammarFirstCheck:
         )
         if not self.grammar:
             raise ValueError("llama.cpp could not parse the grammar")
-        self.full_checks = 0
-        self.picks = 0
         self._one = llama_cpp.llama_token_data()
         self._single = llama_cpp.llama_token_data_array(
             data=ctypes.pointer(self._one), size=1, selected=-1, sorted=False
@@ -70,9 +68,7 @@ class GrammarFirstCheck:
         self._one.logit = float(data["logit"][best])
         self._single.size, self._single.selected = 1, -1
         llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(self._single))
-        self.picks += 1
         if math.isinf(self._one.logit) and self._one.logit < 0:
-            self.full_checks += 1
             llama_cpp.llama_sampler_apply(self.grammar, cur_p)
 
     def _accept(self, _smpl: Any, token: int) -> None:

@@ -36,6 +36,14 @@ def _answer(data: dict):
     return answer_model(c).model_validate(data), c
 
 
+def _record(text: str, data: dict):
+    """The record assembled from an answer (validated against the text's answer model)."""
+    c = find_candidates(text, PUBLISHED)
+    answer = answer_model(c).model_validate(data)
+    src = Source("t", text, PUBLISHED, changed=False)
+    return assemble_answer(answer, c, src, settings=Settings(), provenance=PROVENANCE)
+
+
 GOOD = {
     "relevant": True,
     "people": {"Rahimi": "Iran", "Al-Mansouri": "Qatar", "Baker": "none"},
@@ -131,14 +139,12 @@ def test_separate_bilateral_meetings_given_as_one_are_split_around_the_host_part
         "Al-Mansouri and Iraq's minister Omar Hadi in Doha. Iran and Qatar discussed vaccines; "
         "Iran and Iraq discussed hospitals. Iran hopes to expand ties."
     )
-    c = find_candidates(text, PUBLISHED)
-    answer = answer_model(c).model_validate(
+    rec = _record(
+        text,
         {"relevant": True, "people": {"Rahimi": "Iran", "Al-Mansouri": "Qatar", "Hadi": "Iraq"},
          "parties": ["Iran", "Qatar", "Iraq"],
          "meetings": [{"with": ["Iran", "Qatar", "Iraq"], "place": "Doha"}]}
     )  # fmt: skip
-    src = Source("s", text, PUBLISHED, changed=False)
-    rec = assemble_answer(answer, c, src, settings=Settings(), provenance=PROVENANCE)
     assert sorted(m.parties for m in rec.meetings) == [["IRN", "IRQ"], ["IRN", "QAT"]]
     assert all(m.location.country == "QAT" for m in rec.meetings)
 
@@ -155,14 +161,12 @@ def test_a_signing_by_both_sides_representatives_is_also_a_meeting():
         "Iran's Health Minister Karim Rahimi and Qatar's Health Minister Laila Al-Mansouri "
         "signed a memorandum of understanding on medical education in Doha."
     )
-    c = find_candidates(text, PUBLISHED)
-    answer = answer_model(c).model_validate(
+    rec = _record(
+        text,
         {"relevant": True, "people": {"Rahimi": "Iran", "Al-Mansouri": "Qatar"},
          "parties": ["Iran", "Qatar"],
          "agreements": [{"type": "mou", "status": "signed", "with": ["Iran", "Qatar"]}]}
     )  # fmt: skip
-    src = Source("s", text, PUBLISHED, changed=False)
-    rec = assemble_answer(answer, c, src, settings=Settings(), provenance=PROVENANCE)
     (meeting,) = rec.meetings
     assert meeting.parties == ["IRN", "QAT"] and meeting.evidence == rec.agreements[0].evidence
 
@@ -182,14 +186,12 @@ def test_a_minister_meeting_counterparts_from_a_list_of_countries_meets_each_of_
         "Health Assembly, in which she met the health ministers of Chile, Peru, and Norway. "
         "Health cooperation was discussed."
     )
-    c = find_candidates(text, PUBLISHED)
     # the model gave one of the three meetings
-    answer = answer_model(c).model_validate(
+    rec = _record(
+        text,
         {"relevant": True, "people": {"Wanjiru": "Kenya"}, "parties": ["Kenya"],
          "meetings": [{"with": ["Kenya", "Chile"]}]}
     )  # fmt: skip
-    src = Source("l", text, PUBLISHED, changed=False)
-    rec = assemble_answer(answer, c, src, settings=Settings(), provenance=PROVENANCE)
     assert sorted(m.parties for m in rec.meetings) == [
         ["KEN", "CHL"],
         ["KEN", "NOR"],
@@ -205,12 +207,10 @@ def test_countries_named_after_a_meeting_verb_but_not_as_a_list_are_not_meetings
         "Kenya's Health Minister Jane Wanjiru met the press after a flight from Chile. Peru "
         "and Norway were not mentioned by her. Kenya and Chile will cooperate on vaccines."
     )
-    c = find_candidates(text, PUBLISHED)
-    answer = answer_model(c).model_validate(
+    rec = _record(
+        text,
         {"relevant": True, "people": {"Wanjiru": "Kenya"}, "parties": ["Kenya", "Chile"]}
     )  # fmt: skip
-    src = Source("n", text, PUBLISHED, changed=False)
-    rec = assemble_answer(answer, c, src, settings=Settings(), provenance=PROVENANCE)
     assert rec.meetings == []
 
 
@@ -235,13 +235,11 @@ def test_listed_partners_paired_with_each_other_are_re_paired_with_the_one_who_m
         "she engaged in several bilateral meetings with health ministers from Chile, Peru, and "
         "Norway. Kenya wants closer health cooperation."
     )
-    c = find_candidates(text, PUBLISHED)
-    answer = answer_model(c).model_validate(
+    rec = _record(
+        text,
         {"relevant": True, "parties": ["Kenya", "Chile", "Peru", "Norway"],
          "meetings": [{"with": ["Chile", "Peru"]}, {"with": ["Chile", "Norway"]}]}
     )  # fmt: skip
-    src = Source("p", text, PUBLISHED, changed=False)
-    rec = assemble_answer(answer, c, src, settings=Settings(), provenance=PROVENANCE)
     assert sorted(m.parties for m in rec.meetings) == [
         ["KEN", "CHL"],
         ["KEN", "NOR"],
