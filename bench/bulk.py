@@ -1,6 +1,6 @@
 """Bulk runner benchmark: throughput against a fake server, a fully cached re-run, peak RSS.
 
-    python bench/bulk.py            # about three minutes on 2 cores
+    python -m bench.bulk            # about three minutes on 2 cores
 
 1. throughput: `annotate` against the fake OpenAI-compatible server (tests/fakes.py) running in
    a separate process with a fixed latency, as a ratio to the ideal concurrency ÷ latency;
@@ -22,8 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # for tests.fakes / tests.bulk_fakes
+ROOT = Path(__file__).resolve().parent.parent  # run from here: python -m bench.bulk
 
 SENTENCES = [
     "The health ministers of Iran and Qatar met in Doha on Sunday to discuss cooperation.",
@@ -49,7 +48,7 @@ def make_archive(path: Path, n: int, *, first: int = 0) -> Path:
 
 def serve_fake(latency: float) -> tuple[subprocess.Popen, str]:
     code = (
-        "import sys, time; from tests.fakes import FakeOpenAI, serve\n"
+        "import sys, time; from tests.support.fake_openai import FakeOpenAI, serve\n"
         f"with serve(FakeOpenAI(latency={latency})) as url:\n"
         "    print(url, flush=True); sys.stdin.read()\n"
     )
@@ -115,7 +114,7 @@ def throughput(tmp: Path, *, n: int, concurrency: int, processes: int, latency: 
 def run_child(archive: Path, store: Path, out: Path) -> dict:
     """A whole run in a fresh process; returns its time and peak RSS."""
     result = subprocess.run(
-        [sys.executable, __file__, "--child", str(archive), str(store), str(out)],
+        [sys.executable, "-m", "bench.bulk", "--child", str(archive), str(store), str(out)],
         capture_output=True,
         text=True,
         check=True,
@@ -126,9 +125,9 @@ def run_child(archive: Path, store: Path, out: Path) -> dict:
 
 def child(archive: str, store: str, out: str) -> None:
     import healthcoop
-    from healthcoop.extract import Extractor
+    from healthcoop.extraction import Extractor
     from healthcoop.settings import Settings
-    from tests.bulk_fakes import InstantLLM
+    from tests.support.instant import InstantLLM
 
     settings = Settings(store=Path(store), concurrency=32, prompt="extract")
     extractor = Extractor(InstantLLM(keep=False), settings)

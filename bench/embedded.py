@@ -1,7 +1,7 @@
 """Seconds and tokens per article on the embedded models, over the four seed articles.
 
-    python bench/embedded.py [--models qwen2.5-coder-1.5b qwen2.5-coder-0.5b] [--prompt candidates]
-    python bench/embedded.py --samplers      # grammar-first check vs llama-cpp-python's sampler
+    python -m bench.embedded [--models qwen2.5-coder-1.5b qwen2.5-coder-0.5b] [--prompt candidates]
+    python -m bench.embedded --samplers      # grammar-first check vs llama-cpp-python's sampler
 
 Starts each embedded model's server, warms it up on a short text that is not a seed (that call
 pays for the cached system prompt), extracts the four seeds, and prints one row per model side
@@ -20,8 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-from healthcoop import Extractor, embedded
-from healthcoop.llm_client import OpenAILLM
+from healthcoop import Extractor
+from healthcoop.llm import embedded
+from healthcoop.llm.client import OpenAILLM
 from healthcoop.settings import Settings
 
 WARMUP = (

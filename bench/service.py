@@ -1,6 +1,6 @@
 """Throughput of the HTTP service against a fake model server with a fixed latency.
 
-    .venv/bin/python bench/service.py [--latency 0.25] [--concurrency 4 16 32 64] [--burst]
+    .venv/bin/python -m bench.service [--latency 0.25] [--concurrency 4 16 32 64] [--burst]
 
 Three processes, so none shares a GIL with another: the fake OpenAI-compatible server
 (tests/fakes.py, answering after `latency` seconds), the service (uvicorn, as `healthcoop serve`
@@ -16,18 +16,16 @@ import asyncio
 import logging
 import multiprocessing
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # for tests.fakes, when run as a script from anywhere
+ROOT = Path(__file__).resolve().parent.parent  # run from here: python -m bench.service
 
 
 def run_fake(port: int, latency: float) -> None:
     import uvicorn
 
-    from tests.fakes import FakeOpenAI
+    from tests.support.fake_openai import FakeOpenAI
 
     uvicorn.run(
         FakeOpenAI(latency=latency),
@@ -42,7 +40,7 @@ def run_fake(port: int, latency: float) -> None:
 def run_service(port: int, fake_url: str, concurrency: int) -> None:
     import uvicorn
 
-    from healthcoop.app import create_app
+    from healthcoop.http import create_app
     from healthcoop.settings import Settings
 
     logging.getLogger("healthcoop.service").setLevel(logging.WARNING)  # no per-request lines

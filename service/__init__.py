@@ -2,11 +2,20 @@
 
 import healthcoop
 rec = healthcoop.extract(healthcoop.Article(id="002", text=..., published="2025-04-28"))
+
+The Python API, one of three doors over one core (the others: `healthcoop.http`, the HTTP
+service, and `healthcoop.bulk`, the bulk runner; `healthcoop.cli` drives all three):
+
+    core/        text, grounding, normalise, prompting          pure, no I/O beyond its data
+    extraction/  Pipeline, Extractor, strategies                 core + llm
+    llm/         the one client factory, dialects, rate limits   the model edge
+    bulk/  http/ the doors                                       extraction + llm, not each other
+    scoring/     evaluate, diff                                  core
+    analysis/    export, review, consolidation                   core + scoring
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +32,7 @@ from healthcoop.schemas import (
     Span,
 )
 
-from .bulk import aannotate, annotate
+from .bulk import RunOptions, aannotate, annotate
 from .errors import (
     ConfigError,
     ExtractionError,
@@ -32,8 +41,8 @@ from .errors import (
     LLMError,
     PromptError,
 )
-from .extract import Extractor
-from .llm_client import LLM
+from .extraction import Extractor, shared_extractor
+from .llm.base import LLM
 from .settings import Settings, get_settings
 
 __all__ = [
@@ -54,6 +63,7 @@ __all__ = [
     "Party",
     "PromptError",
     "Provenance",
+    "RunOptions",
     "Settings",
     "Span",
     "aannotate",
@@ -66,25 +76,14 @@ __all__ = [
 ArticleLike = Article | Mapping[str, Any] | str
 
 
-_extractors: dict[tuple[str, str], Extractor] = {}
-_extractors_lock = threading.Lock()
-
-
 def extractor(settings: Settings | None = None, *, llm: LLM | None = None) -> Extractor:
     """An Extractor for the settings (default: from the environment), built once per distinct
     settings and reused, so `extract` in a loop keeps one client. With no endpoint set, the
     embedded model is started on first use and stopped at exit."""
-    from .runtime import open_llm
-
     settings = settings or get_settings()
     if llm is not None:
         return Extractor(llm, settings)
-    secret = settings.api_key.get_secret_value() if settings.api_key else ""
-    key = (settings.model_dump_json(), secret)  # held in memory only, never shown
-    with _extractors_lock:
-        if key not in _extractors:
-            _extractors[key] = Extractor(open_llm(settings), settings)
-        return _extractors[key]
+    return shared_extractor(settings)
 
 
 def extract(

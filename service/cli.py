@@ -1,6 +1,8 @@
-"""The `healthcoop` command: thin wrappers over the Python API.
+"""The `healthcoop` command: thin wrappers over the Python API and the doors' packages.
 
-Exit codes: 0 all went well, 1 some articles failed, 2 usage or configuration error.
+Exit codes (`exit_code`, the only mapping): 0 all went well, 1 some articles failed, 2 the
+command could not do its work (usage, configuration, credentials, a missing archive, a full
+disk), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from .errors import ConfigError, HealthcoopError, InputError
 from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from . import evaluate
+    from .scoring import evaluate
 
 app = typer.Typer(
     help="Turn news about international health cooperation into grounded, normalized data.",
@@ -25,34 +27,59 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def _fail(error: HealthcoopError, code: int = EXIT_USAGE) -> typer.Exit:
+def exit_code(error: HealthcoopError, *, stopped: bool) -> int:
+    """The exit code for `error`: 2 when it stopped the command (or would stop every other
+    article too: `fatal`), 1 when one article failed and the others went on."""
+    return EXIT_USAGE if stopped or error.fatal else EXIT_SOME_FAILED
+
+
+def _fail(error: HealthcoopError) -> typer.Exit:
     typer.echo(f"{type(error).__name__}: {error.message}", err=True)
-    return typer.Exit(code)
+    return typer.Exit(exit_code(error, stopped=True))
+
+
+def _read_bytes(path: str) -> bytes:
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(
+            f"{path} is a directory; extract its files by name, or annotate the whole "
+            f"directory with: healthcoop annotate {path} --out results.jsonl",
+            field="path",
+        )
+    if not p.exists():
+        raise InputError(f"no such file: {path}", field="path")
+    if not p.is_file():
+        raise InputError(f"{path} is not a regular file (a pipe or device?)", field="path")
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path} cannot be read: {exc.strerror or exc}", field="path") from None
 
 
 def read_article(path: str, published: str | None = None) -> dict:
     """An Article as a dict from a .txt/.html file, a .json Article, or '-' for stdin."""
-    from .text import decode
+    from .core.text import decode
 
     if path == "-":
         raw, name = sys.stdin.buffer.read(), "stdin"
     else:
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(f"no such file: {path}", field="path")
-        raw, name = p.read_bytes(), p.stem
+        raw, name = _read_bytes(path), Path(path).stem
     text = decode(raw, what=path if path != "-" else "standard input")
     stripped = text.lstrip()
-    if stripped.startswith("{"):
+    if stripped.startswith("{") or path.lower().endswith(".json"):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"{name}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
         if not isinstance(data, dict):
-            raise InputError(f"{name}: a JSON article must be an object")
+            raise InputError(
+                f"{name}: a JSON article must be an object with a text field; for many "
+                "articles use JSON Lines and: healthcoop annotate FILE.jsonl --out OUT.jsonl",
+                field="path",
+            )
         article = data
     else:
         article = {"id": name if path != "-" else None, "text": text}
@@ -81,9 +108,9 @@ def extract(
     for path in paths:
         try:
             record = ex.extract(read_article(path, published))
-        except ConfigError as exc:
-            raise _fail(exc) from None
         except HealthcoopError as exc:
+            if exc.fatal:  # bad credentials or configuration: no other file would do better
+                raise _fail(exc) from None
             failed += 1
             typer.echo(f"{path}: {type(exc).__name__}: {exc.message}", err=True)
             continue
@@ -121,33 +148,28 @@ def annotate(
 ) -> None:
     """Annotate an archive, reusing every result the store holds for this prompt and model."""
     from . import bulk
-    from .progress import live_progress, plan_report, summary_report
 
     settings = get_settings()
-    common = {
-        "settings": settings,
-        "store": store,
-        "force": force,
-        "only_errors": only_errors,
-        "text_field": text_field,
-        "id_field": id_field,
-    }
+    options = bulk.RunOptions(
+        store=store,
+        force=force,
+        only_errors=only_errors,
+        concurrency=concurrency,
+        processes=processes,
+        rpm=rpm,
+        tpm=tpm,
+        text_field=text_field,
+        id_field=id_field,
+    )
     try:
         if dry_run:
-            typer.echo(plan_report(bulk.plan(source, **common)))
+            typer.echo(bulk.plan_report(bulk.plan(source, settings=settings, options=options)))
             raise typer.Exit(EXIT_OK)
         if out is None:
             raise _fail(ConfigError("name the output file with --out (or use --dry-run)"))
-        with live_progress(enabled=progress) as report:
+        with bulk.live_progress(enabled=progress) as report:
             summary = bulk.annotate(
-                source,
-                out,
-                concurrency=concurrency,
-                processes=processes,
-                rpm=rpm,
-                tpm=tpm,
-                progress=report,
-                **common,
+                source, out, settings=settings, options=options, progress=report
             )
     except HealthcoopError as exc:
         raise _fail(exc) from None
@@ -155,8 +177,8 @@ def annotate(
         typer.echo(
             "interrupted; answers so far are stored: run the same command to go on", err=True
         )
-        raise typer.Exit(130) from None
-    typer.echo(summary_report(summary), err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    typer.echo(bulk.summary_report(summary), err=True)
     raise typer.Exit(EXIT_SOME_FAILED if summary.errors else EXIT_OK)
 
 
@@ -168,10 +190,10 @@ def diff(
     examples: Annotated[int, typer.Option(help="article ids to show for each change")] = 3,
 ) -> None:
     """Report, field by field, what changed between two runs over the same archive."""
-    from . import compare
+    from .scoring.diff import diff as diff_runs
 
     try:
-        report = compare.diff(old, new, examples=examples)
+        report = diff_runs(old, new, examples=examples)
     except HealthcoopError as exc:
         raise _fail(exc) from None
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.render())
@@ -184,7 +206,7 @@ def serve_model(
     model: Annotated[str | None, typer.Option(help="embedded model name")] = None,
 ) -> None:
     """Serve the embedded model on an OpenAI-compatible API (for HEALTHCOOP_BASE_URL)."""
-    from . import embedded
+    from .llm import embedded
 
     settings = get_settings()
     if model:
@@ -207,7 +229,7 @@ def serve(
 
     import uvicorn
 
-    from .app import create_app
+    from .http import create_app
 
     # one JSON line per request on stderr; uvicorn's own access log would repeat it
     handler = logging.StreamHandler()
@@ -231,7 +253,7 @@ def models() -> None:
     """List the embedded models and whether their weights are installed."""
     import importlib.metadata as md
 
-    from .embedded import MODELS
+    from .llm.embedded import MODELS
 
     for m in MODELS.values():
         try:
@@ -245,8 +267,8 @@ def models() -> None:
 @app.command("prompts")
 def list_prompts() -> None:
     """List the prompt templates and their versions."""
-    from . import prompting
-    from .extract import prompt_version
+    from .core import prompting
+    from .extraction import prompt_version
 
     for name in prompting.available():
         t = prompting.load(name)
@@ -289,9 +311,9 @@ def _run_articles(articles: list[dict], save: Path | None) -> tuple[list[dict], 
             started = time.monotonic()
             try:
                 record = ex.extract(article)
-            except ConfigError:
-                raise
             except HealthcoopError as exc:
+                if exc.fatal:
+                    raise
                 failed += 1
                 line = {"article_id": article_id, "status": "error", "error": exc.to_dict()}
                 outcome = f"{type(exc).__name__}: {exc.message}"
@@ -400,7 +422,7 @@ def eval_(
     ] = False,
 ) -> None:
     """Score extraction against gold records: precision, recall and F1 per field."""
-    from . import evaluate
+    from .scoring import evaluate
 
     if predictions is None and articles is None:
         raise typer.BadParameter("give --articles to extract and score, or --predictions")

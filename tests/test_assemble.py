@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from healthcoop.answer import answer_model
-from healthcoop.assemble import (
+from healthcoop.extraction.answer import answer_model
+from healthcoop.extraction.assemble import (
     Source,
     agreement_status_cue,
     assemble_answer,
     assemble_draft,
     mechanism_status_cue,
 )
-from healthcoop.candidates import find_candidates
+from healthcoop.extraction.candidates import find_candidates
 from healthcoop.schemas import AgreementStatus, MechanismStatus, Provenance
 from healthcoop.schemas.draft import Draft
 from healthcoop.settings import Settings

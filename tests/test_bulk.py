@@ -16,15 +16,16 @@ from hypothesis import settings as settings_h
 from hypothesis import strategies as st
 
 import healthcoop
-from healthcoop import bulk, prompting
-from healthcoop.archive import count as archive_count
+from healthcoop import bulk
+from healthcoop.bulk.archive import count as archive_count
+from healthcoop.bulk.store import Store
+from healthcoop.core import prompting
 from healthcoop.errors import ConfigError, ExtractionError, LLMError
-from healthcoop.extract import Extractor
+from healthcoop.extraction import Extractor, shared_extractor
 from healthcoop.settings import Settings
-from healthcoop.store import Store
-from tests.bulk_fakes import Crash, InstantLLM
 from tests.conftest import seed_text
-from tests.fakes import FakeOpenAI, Fault, serve
+from tests.support.fake_openai import FakeOpenAI, Fault, serve
+from tests.support.instant import Crash, InstantLLM
 
 
 def article(i: int) -> dict:
@@ -82,8 +83,9 @@ def instant_extractor(tmp_path: Path, llm: InstantLLM, **overrides) -> tuple[Ext
 
 def with_prompt_edit(extractor: Extractor, extra: str) -> Extractor:
     """The same extractor with its prompt template edited (so its prompt version changes)."""
-    extractor.template = prompting.parse(extractor.template.name, extractor.template.source + extra)
-    extractor.prompt_version = extractor.template.version(extractor.strategy.schema_fingerprint())
+    p = extractor.pipeline
+    p.template = prompting.parse(p.template.name, p.template.source + extra)
+    p.prompt_version = p.template.version(p.strategy.schema_fingerprint())
     return extractor
 
 
@@ -490,7 +492,7 @@ def test_the_unit_of_work_reuses_one_extractor_per_settings(fake, settings_for):
     first = bulk.annotate_one(article(1), settings)
     second = bulk.annotate_one(article(2), settings.model_copy())
     assert (first["status"], second["status"]) == ("ok", "ok")
-    assert bulk._extractor_for(settings) is bulk._extractor_for(settings.model_copy())
+    assert shared_extractor(settings) is shared_extractor(settings.model_copy())
 
 
 # ---------------------------------------------------------------- worker processes

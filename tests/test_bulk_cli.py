@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from healthcoop.cli import app
-from tests.fakes import FakeOpenAI, serve
+from tests.support.fake_openai import FakeOpenAI, serve
 
 CLI = [sys.executable, "-c", "from healthcoop.cli import main; main()"]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from healthcoop.candidates import find_candidates, find_dates, find_parties, find_people
+from healthcoop.extraction.candidates import find_candidates, find_dates, find_parties, find_people
 from healthcoop.schemas import Area, PartyKind
 
 TEXT = (

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from healthcoop.cli import app
-from tests.fakes import FakeOpenAI, Fault, serve
+from tests.support.fake_openai import FakeOpenAI, Fault, serve
 
 runner = CliRunner()
 
@@ -72,7 +72,7 @@ def test_an_unreachable_endpoint_is_a_clear_error_not_a_traceback(endpoint, monk
     endpoint.script(*[Fault.server_error(503)] * 5)
     result = runner.invoke(app, ["extract", "-"], input=TEXT)
     assert result.exit_code == 1
-    assert "LLMError" in result.stderr and "503" in result.stderr
+    assert "ServerError" in result.stderr and "503" in result.stderr
     assert "Traceback" not in result.output
 
 

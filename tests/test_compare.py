@@ -6,7 +6,7 @@ import gzip
 import json
 from pathlib import Path
 
-from healthcoop.compare import diff, project
+from healthcoop.scoring.diff import diff, project
 
 
 def ok(article_id: str, **fields) -> dict:

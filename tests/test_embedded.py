@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from healthcoop import embedded
-from healthcoop.embedded import EmbeddedModel
 from healthcoop.errors import ConfigError
+from healthcoop.llm import embedded
+from healthcoop.llm.embedded import EmbeddedModel
 
 
 def _model(tmp_path, parts: list[bytes], *, sha: str | None = None) -> tuple[EmbeddedModel, list]:
@@ -75,7 +75,7 @@ def test_a_model_server_child_ends_when_its_parent_is_killed(tmp_path):
             "-c",
             textwrap.dedent(f"""
             import subprocess, sys, time
-            from healthcoop.embedded import _die_with_parent
+            from healthcoop.llm.embedded import _die_with_parent
             child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
                                      preexec_fn=_die_with_parent)
             open({str(pid_file)!r}, "w").write(str(child.pid))

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from healthcoop.errors import InputError
-from healthcoop.evaluate import FIELDS, Report, match, person_score, score
+from healthcoop.scoring.evaluate import FIELDS, Report, match, person_score, score
 
 PROVENANCE = {
     "task": "health_cooperation",
@@ -538,12 +538,12 @@ def test_eval_command_extracts_saves_a_rescorable_run_and_exits_1_on_failures(
 ):
     import healthcoop
     from healthcoop.cli import app
-    from healthcoop.errors import LLMError
+    from healthcoop.errors import ConnectionFailed
 
     class FakeExtractor:
         def extract(self, article: dict[str, Any]) -> healthcoop.ArticleExtraction:
             if article["id"] == "a2":
-                raise LLMError("endpoint refused the connection", retryable=True)
+                raise ConnectionFailed("endpoint refused the connection")
             return healthcoop.ArticleExtraction.model_validate(
                 record(article["id"], parties=[country("IRN", "Iran")])
             )
@@ -575,8 +575,8 @@ def test_eval_command_extracts_saves_a_rescorable_run_and_exits_1_on_failures(
 
 
 def test_an_organization_code_outside_the_contract_gazetteer_scores_like_a_gold_question_name():
-    from healthcoop.evaluate import predicted_facts
     from healthcoop.schemas import ArticleExtraction
+    from healthcoop.scoring.evaluate import predicted_facts
 
     record = ArticleExtraction.model_validate(
         {

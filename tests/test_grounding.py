@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from healthcoop.grounding import align, find_all, fold, sentence_around
+from healthcoop.core.grounding import align, find_all, fold, sentence_around
 from healthcoop.schemas import Alignment
 
 TEXT = (

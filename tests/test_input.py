@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from healthcoop.core.text import clean_text, decode
 from healthcoop.errors import InputError
-from healthcoop.extract import prepare
+from healthcoop.extraction.extractor import prepare
 from healthcoop.settings import Settings
-from healthcoop.text import clean_text, decode
 
 
 def test_empty_or_whitespace_text_is_an_input_error_naming_the_field():

@@ -6,9 +6,9 @@ import pytest
 from pydantic import BaseModel
 
 from healthcoop.errors import ExtractionError, LLMError
-from healthcoop.llm_client import OpenAILLM
+from healthcoop.llm.client import OpenAILLM
 from healthcoop.settings import Settings
-from tests.fakes import FakeOpenAI, Fault, free_port, serve
+from tests.support.fake_openai import FakeOpenAI, Fault, free_port, serve
 
 SECRET = "sk-" + "x" * 32  # a fake key, built at run time: no key-shaped literal in the repo
 MESSAGES = [{"role": "user", "content": "Iran and Qatar met."}]

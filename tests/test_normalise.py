@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from healthcoop.normalise import (
+from healthcoop.core.normalise import (
     city_country,
     clean_person_name,
     country_code,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from healthcoop import prompting
+from healthcoop.core import prompting
 from healthcoop.errors import PromptError
 
 SOURCE = "You extract.\n--- user ---\nArticle:\n{{ text }}\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from healthcoop.ratelimit import Bucket, Gate, Limiter
+from healthcoop.llm.ratelimit import Bucket, Gate, Limiter
 
 
 class Clock:

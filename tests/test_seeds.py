@@ -11,10 +11,10 @@ import datetime as dt
 import pytest
 
 from healthcoop import Extractor
-from healthcoop.llm_client import OpenAILLM
+from healthcoop.llm.client import OpenAILLM
 from healthcoop.schemas import ArticleExtraction
-from tests.cassette import RECORDING, cassette, model_settings
 from tests.conftest import seed_text
+from tests.support.cassette import RECORDING, cassette, model_settings
 
 PUBLISHED = {"002": dt.date(2025, 4, 28)}
 

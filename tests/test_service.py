@@ -17,14 +17,15 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from healthcoop.app import create_app
 from healthcoop.errors import ConfigError
-from healthcoop.extract import Extractor
-from healthcoop.llm_client import LLM, Completion, Message, OpenAILLM
+from healthcoop.extraction import Extractor
+from healthcoop.http import create_app
+from healthcoop.llm.base import LLM, Completion, Message
+from healthcoop.llm.client import OpenAILLM
 from healthcoop.schemas import SCHEMA_VERSION, Article, ArticleExtraction
 from healthcoop.settings import Settings
 from tests.conftest import seed_text
-from tests.fakes import FakeOpenAI, Fault, free_port, serve
+from tests.support.fake_openai import FakeOpenAI, Fault, free_port, serve
 
 TOKEN = "svc-token-0123456789abcdef"
 TEXT = "Iran and Qatar signed a memorandum of understanding on health cooperation."
@@ -354,7 +355,7 @@ async def test_without_an_endpoint_the_app_starts_the_embedded_model_once(fake, 
         started.append(settings)
         return settings.model_copy(update={"base_url": fake.url, "model": "embedded"})
 
-    monkeypatch.setattr("healthcoop.app.endpoint_settings", embedded)
+    monkeypatch.setattr("healthcoop.llm.factory.endpoint_settings", embedded)
     app = create_app(Settings(retries=0))
     async with app.router.lifespan_context(app):
         transport = httpx2.ASGITransport(app=app)
@@ -369,7 +370,7 @@ async def test_a_startup_failure_is_reported_in_one_line_not_a_traceback(monkeyp
     def no_engine(settings: Settings) -> Settings:
         raise ConfigError("the embedded engine is not installed")
 
-    monkeypatch.setattr("healthcoop.app.endpoint_settings", no_engine)
+    monkeypatch.setattr("healthcoop.llm.factory.endpoint_settings", no_engine)
     app = create_app(Settings())
     sent: list[dict] = []
     inbox = [{"type": "lifespan.startup"}]

@@ -20,10 +20,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from healthcoop.app import create_app
-from healthcoop.llm_client import OpenAILLM
+from healthcoop.http import create_app
+from healthcoop.llm.client import OpenAILLM
 from healthcoop.settings import Settings
-from tests.fakes import FakeOpenAI, serve
+from tests.support.fake_openai import FakeOpenAI, serve
 
 TOKEN = "svc-token-for-schemathesis"
 EXAMPLES = int(os.environ.get("HEALTHCOOP_FUZZ_EXAMPLES", "30"))

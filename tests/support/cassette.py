@@ -21,7 +21,7 @@ import vcr.cassette
 
 from healthcoop.settings import Settings
 
-CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
+CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
 RECORDING = os.environ.get("HEALTHCOOP_RECORD") == "1"
 # Replayed requests go to this address; nothing listens there and nothing needs to.
 REPLAY_BASE_URL = "http://127.0.0.1:8080/v1"
@@ -54,7 +54,7 @@ def cassette(name: str) -> Iterator[vcr.cassette.Cassette]:
 @contextlib.contextmanager
 def model_settings() -> Iterator[Settings]:
     """Settings pointing at the embedded model: a live server when recording, else replay."""
-    from healthcoop import embedded  # importable without the engine; only `running` needs it
+    from healthcoop.llm import embedded  # importable without the engine; only `running` needs it
 
     base = Settings(timeout=900, retries=0, embedded_model=EMBEDDED_MODEL)
     if not RECORDING:

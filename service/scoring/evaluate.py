@@ -28,9 +28,9 @@ from healthcoop.schemas import (
     PartyKind,
 )
 
-from .errors import InputError
-from .grounding import fold
-from .normalise import clean_person_name
+from ..core.grounding import fold
+from ..core.normalise import clean_person_name
+from ..errors import InputError
 
 #: the scored fields, in the order reports show them; micro-F1 sums over all of them
 FIELDS = (

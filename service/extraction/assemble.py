@@ -30,11 +30,17 @@ from healthcoop.schemas import (
 from healthcoop.schemas.draft import Draft
 from healthcoop.schemas.gazetteer import countries, organizations
 
+from ..core.grounding import align, find_all, sentence_around
+from ..core.normalise import (
+    city_country,
+    clean_person_name,
+    country_code,
+    parse_date,
+    resolve_party,
+)
+from ..settings import Settings
 from .answer import NONE, unhinted_people
 from .candidates import Candidates, Cue
-from .grounding import align, find_all, sentence_around
-from .normalise import city_country, clean_person_name, country_code, parse_date, resolve_party
-from .settings import Settings
 
 MAX_SPANS_PER_ITEM = 5
 

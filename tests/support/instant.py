@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from healthcoop.errors import HealthcoopError
-from healthcoop.llm_client import Completion
+from healthcoop.llm.base import Completion
 
 
 class Crash(BaseException):

@@ -6,7 +6,8 @@ import contextlib
 import sys
 from collections.abc import Iterator
 
-from .bulk import Plan, Progress, ProgressFn, Summary
+from .dryrun import DryRun
+from .runner import Progress, ProgressFn, Summary
 
 
 @contextlib.contextmanager
@@ -74,7 +75,7 @@ def summary_report(s: Summary) -> str:
     return "\n".join(lines)
 
 
-def plan_report(p: Plan) -> str:
+def plan_report(p: DryRun) -> str:
     lines = [
         f"{p.records:,} records: {p.todo:,} to annotate, {p.cached:,} in the store, "
         f"{p.input_errors:,} unusable as input",

@@ -15,7 +15,7 @@ from importlib import resources
 
 import jinja2
 
-from .errors import PromptError
+from ..errors import PromptError
 
 SEPARATOR = "--- user ---"
 _STRATEGY = re.compile(r"^\{#\s*strategy:\s*([a-z_]+)")

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import httpx2
 
-from .errors import ConfigError, LLMError
-from .settings import Settings
+from ..errors import ConfigError, EngineFailed
+from ..settings import Settings
 
 EMBEDDED_TIMEOUT = 600.0  # seconds per request, unless HEALTHCOOP_TIMEOUT says otherwise
 
@@ -146,7 +146,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-# healthcoop.llama_server's switch back to llama-cpp-python's own grammar sampler
+# healthcoop.llm.llama_server's switch back to llama-cpp-python's own grammar sampler
 WHOLE_VOCAB_FLAG = "--whole-vocab-grammar"
 
 
@@ -160,7 +160,7 @@ def server_command(settings: Settings, *, host: str, port: int) -> list[str]:
     model = get_model(settings.embedded_model)
     path = weights_path(model, settings.cache_dir)
     return [
-        sys.executable, "-m", "healthcoop.llama_server",
+        sys.executable, "-m", "healthcoop.llm.llama_server",
         "--model", str(path),
         "--model_alias", model.name,
         "--host", host, "--port", str(port),
@@ -177,21 +177,15 @@ def wait_ready(base_url: str, proc: subprocess.Popen[bytes], *, timeout: float) 
     with httpx2.Client(timeout=2.0) as client:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise LLMError(
+                raise EngineFailed(
                     f"the embedded model server exited with code {proc.returncode} while "
-                    "starting; run `healthcoop serve-model` to see its output",
-                    retryable=False,
-                    kind="connection",
+                    "starting; run `healthcoop serve-model` to see its output"
                 )
             with contextlib.suppress(httpx2.HTTPError):
                 if client.get(f"{base_url}/models").status_code == 200:
                     return
             time.sleep(0.25)
-    raise LLMError(
-        f"the embedded model server did not answer within {timeout:.0f} s",
-        retryable=False,
-        kind="timeout",
-    )
+    raise EngineFailed(f"the embedded model server did not answer within {timeout:.0f} s")
 
 
 def endpoint_update(settings: Settings, base_url: str) -> dict[str, object]:

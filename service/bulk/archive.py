@@ -9,7 +9,6 @@ holds more than one record (or one directory listing) in memory.
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import io
 import json
@@ -24,8 +23,9 @@ from pydantic import ValidationError
 
 from healthcoop.schemas import Article
 
-from .errors import InputError
-from .text import decode
+from ..core.text import decode
+from ..errors import InputError, problems
+from ..files import open_read
 
 #: Article fields an archive record may carry; anything else in a record is ignored.
 ARTICLE_FIELDS = ("title", "url", "source", "published", "language")
@@ -71,13 +71,9 @@ def to_item(
     try:
         article = Article.model_validate(fields)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else None
-        if field == "text":
-            field = text_field
+        first = problems(exc, rename={"text": text_field, "id": id_field})[0]
         where = article_id or fallback_id
-        msg = first["msg"].removeprefix("Value error, ")
-        return _bad(where, f"{where}: {field or 'article'}: {msg}", field=field)
+        return _bad(where, f"{where}: {first['field']}: {first['message']}", field=first["field"])
     assert article.id is not None  # Article derives one from the text when absent
     return Item(article.id, article, key=article_key(article))
 
@@ -91,12 +87,6 @@ def _kind(value: Any) -> str:
 
 
 # ---------------------------------------------------------------- formats
-
-
-def _open_binary(path: Path) -> IO[bytes]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb")
-    return open(path, "rb")  # noqa: SIM115 - closed by the caller's with
 
 
 def _format(path: Path) -> str:
@@ -128,7 +118,7 @@ def read(
         yield from _read_dir(path)
         return
     try:
-        with _open_binary(path) as stream:
+        with open_read(path) as stream:
             if kind == "jsonl":
                 yield from _read_jsonl(stream, text_field=text_field, id_field=id_field)
             else:
@@ -241,10 +231,10 @@ def _count(path: Path) -> int:
     if kind == "dir":
         return sum(1 for _ in _walk(path))
     if kind == "jsonl":
-        with _open_binary(path) as f:
+        with open_read(path) as f:
             return sum(1 for raw in f if raw.strip())
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    with _open_binary(path) as stream:
+    with open_read(path) as stream:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
         rows = csv.reader(text, delimiter="\t" if kind == "tsv" else ",")
         try:

@@ -8,18 +8,16 @@ memory stays flat whatever the size of the runs.
 
 from __future__ import annotations
 
-import gzip
 import json
 import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from .errors import InputError
+from ..files import chunks, read_lines
 
 #: fields compared, in the order reported
 FIELDS = (
@@ -194,23 +192,9 @@ class DiffReport:
 # ---------------------------------------------------------------- reading runs
 
 
-def _open(path: Path) -> IO[bytes]:
-    if not path.is_file():
-        raise InputError(f"no such results file: {path}", field="path")
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
-
-
-def _lines(path: Path) -> Iterator[bytes]:
-    try:
-        with _open(path) as f:
-            yield from f
-    except (OSError, EOFError) as exc:  # not gzip after all, or truncated
-        raise InputError(f"{path} cannot be read: {exc}", field="path") from None
-
-
 def _records(path: Path, report: DiffReport) -> Iterator[tuple[str, str, dict[str, Any] | None]]:
     """(article_id, status, comparable view or error) of each result line."""
-    for raw in _lines(path):
+    for raw in read_lines(path, what="results file"):
         if not raw.strip():
             continue
         try:
@@ -224,11 +208,6 @@ def _records(path: Path, report: DiffReport) -> Iterator[tuple[str, str, dict[st
         else:
             error = line.get("error") if isinstance(line.get("error"), dict) else {}
             yield article_id, f"error:{error.get('type', 'error')}", None
-
-
-def _chunks(it: Iterator[Any], size: int = CHUNK) -> Iterator[list[Any]]:
-    while chunk := list(islice(it, size)):
-        yield chunk
 
 
 def diff(old: str | Path, new: str | Path, *, examples: int = 3) -> DiffReport:
@@ -259,7 +238,7 @@ def diff(old: str | Path, new: str | Path, *, examples: int = 3) -> DiffReport:
 
 def _index(db: sqlite3.Connection, records: Iterator[Any], report: DiffReport) -> None:
     db.execute("BEGIN")
-    for chunk in _chunks(records):
+    for chunk in chunks(records, CHUNK):
         for article_id, status, view in chunk:
             report.old_records += 1
             db.execute(
@@ -272,7 +251,7 @@ def _index(db: sqlite3.Connection, records: Iterator[Any], report: DiffReport) -
 
 def _compare(db: sqlite3.Connection, records: Iterator[Any], report: DiffReport) -> None:
     db.execute("BEGIN")
-    for chunk in _chunks(records):
+    for chunk in chunks(records, CHUNK):
         ids = list(dict.fromkeys(r[0] for r in chunk))
         marks = ",".join("?" * len(ids))
         found = {

@@ -8,7 +8,7 @@ that token against the grammar, and filter the whole vocabulary only when it is 
 pick is the same (the best token the grammar allows), so the output is identical; only the
 work differs. `bench/embedded.py` measures both and checks that the answers match.
 
-Run as `python -m healthcoop.llama_server` with llama_cpp.server's arguments, plus
+Run as `python -m healthcoop.llm.llama_server` with llama_cpp.server's arguments, plus
 `--whole-vocab-grammar` to keep llama-cpp-python's own sampler (for comparison); this module is
 only imported where the `embedded` extra is installed.
 """

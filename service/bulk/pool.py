@@ -22,10 +22,10 @@ import threading
 import time
 from typing import Any
 
+from ..errors import ConfigError, HealthcoopError, WorkerDied
+from ..llm.ratelimit import Gate, Limiter
+from ..settings import Settings
 from .archive import Item
-from .errors import ConfigError, HealthcoopError, LLMError
-from .ratelimit import Gate, Limiter
-from .settings import Settings
 from .store import Row
 
 POLL = 1.0  # seconds between checks that the other side is still alive
@@ -54,18 +54,6 @@ class SharedGate(Gate):
     @pauses.setter
     def pauses(self, value: int) -> None:
         self._pauses.value = value
-
-
-def _fatal_to_wire(error: HealthcoopError) -> tuple[str, str, int | None]:
-    # exceptions with keyword-only arguments do not unpickle: send what rebuilds them
-    return (error.type, error.message, getattr(error, "status_code", None))
-
-
-def _fatal_from_wire(wire: tuple[str, str, int | None]) -> HealthcoopError:
-    kind, message, status = wire
-    if kind == ConfigError.type:
-        return ConfigError(message)
-    return LLMError(message, retryable=False, status_code=status, kind="auth")
 
 
 class Pool:
@@ -164,11 +152,9 @@ class Pool:
             except queue.Empty:
                 dead = [p for p in self._procs if p.exitcode not in (None, 0)]
                 if dead:
-                    error = LLMError(
+                    error = WorkerDied(
                         f"worker process {dead[0].name} died (exit code {dead[0].exitcode}); "
-                        "the answers stored so far are kept: run the same command again",
-                        retryable=True,
-                        kind="error",
+                        "the answers stored so far are kept: run the same command again"
                     )
                     self._call(self._fail_all, error)
                     return
@@ -183,12 +169,12 @@ class Pool:
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
             self._loop.call_soon_threadsafe(fn, *args)
 
-    def _resolve(self, seq: int, row: Row | None, fatal: tuple | None) -> None:
+    def _resolve(self, seq: int, row: Row | None, fatal: HealthcoopError | None) -> None:
         future = self._pending.pop(seq, None)
         if future is None or future.done():
             return
         if fatal is not None:
-            future.set_exception(_fatal_from_wire(fatal))
+            future.set_exception(fatal)
         else:
             future.set_result(row)
 
@@ -218,11 +204,12 @@ def _worker_main(
 async def _work(
     settings: Settings, concurrency: int, parent: int, requests: Any, results: Any, gate: Gate
 ) -> None:
-    from .bulk import RAMP, RAMP_MAX, _asettle, _bulk_llm
-    from .extract import Extractor
+    from ..extraction import Extractor
+    from ..llm.factory import build_llm
+    from .unit import asettle, ramp
 
     limiter = Limiter(rpm=settings.rpm, tpm=settings.tpm, max_tokens=settings.max_tokens, gate=gate)
-    llm, client = _bulk_llm(settings, concurrency, limiter)
+    llm = build_llm(settings, concurrency=concurrency, limiter=limiter)
     extractor = Extractor(llm, settings)
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[tuple[int, Item] | None] = asyncio.Queue()
@@ -244,13 +231,13 @@ async def _work(
                 return
 
     async def work(index: int) -> None:
-        await asyncio.sleep(index * min(RAMP, RAMP_MAX / concurrency))
+        await ramp(index, concurrency)
         while (message := await inbox.get()) is not None:
             seq, item = message
             try:
-                results.put((seq, await _asettle(item, extractor), None))
+                results.put((seq, await asettle(item, extractor), None))
             except HealthcoopError as exc:  # fatal: the main process stops the run
-                results.put((seq, None, _fatal_to_wire(exc)))
+                results.put((seq, None, exc))
             finally:
                 slots.release()
         inbox.put_nowait(None)  # let the other coroutines see the end too
@@ -259,4 +246,4 @@ async def _work(
     try:
         await asyncio.gather(*(work(i) for i in range(concurrency)))
     finally:
-        await client.aclose()
+        await llm.aclose()

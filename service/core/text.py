@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .errors import InputError
+from ..errors import InputError
 
 # Tags that make a text HTML rather than prose that mentions a "<" sign.
 _HTML_HINT = re.compile(

@@ -114,7 +114,7 @@ class Limiter:
 
     async def _after(self, response: httpx2.Response) -> None:
         if response.status_code == 429:
-            seconds = _seconds(response.headers.get("retry-after"))
+            seconds = retry_after_seconds(response.headers.get("retry-after"))
             if seconds is not None:
                 self.gate.pause(min(seconds, 120.0))
             return
@@ -135,8 +135,8 @@ class Limiter:
             self.completion_estimate = 0.9 * self.completion_estimate + 0.1 * completion
 
 
-def _seconds(value: str | None) -> float | None:
-    """Retry-After in seconds: a number, or an HTTP date."""
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header in seconds: a number, or an HTTP date; None when absent or bad."""
     if value is None:
         return None
     try:

@@ -25,8 +25,8 @@ from healthcoop.schemas import (
 )
 from healthcoop.schemas.gazetteer import countries, organizations
 
-from .grounding import fold, sentence_around
-from .normalise import city_index, country_index, organization_index, parse_date
+from ..core.grounding import fold, sentence_around
+from ..core.normalise import city_index, country_index, organization_index, parse_date
 
 
 @dataclass

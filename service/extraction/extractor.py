@@ -2,7 +2,9 @@
 
 A prompt template names its strategy: `candidates` (default: the candidate layer finds what
 the text names, the model chooses among it) or `draft` (the model writes names as written,
-grounding searches for them). Assembly (`assemble.py`) is pure; `Extractor` adds the I/O.
+grounding searches for them). `Pipeline` is everything but the model call: what to ask about
+an article (a `Question`, or none when rules decide) and how to assemble the answer; it is
+pure, so a dry run uses it without any model. `Extractor` adds the model.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from pydantic import BaseModel, ValidationError
 from healthcoop.schemas import SCHEMA_VERSION, Article, ArticleExtraction, Provenance, Usage
 from healthcoop.schemas.draft import Draft
 
-from . import prompting
+from ..core import prompting
+from ..core.text import clean_text, decode
+from ..errors import InputError, PromptError, describe, problems
+from ..llm.base import LLM, Completion, Message
+from ..settings import Settings, get_settings
 from .answer import answer_model
 from .assemble import Source, assemble_answer, assemble_draft
 from .candidates import Candidates, find_candidates
-from .errors import InputError, PromptError
-from .llm_client import LLM, Completion, Message
-from .settings import Settings, get_settings
-from .text import clean_text, decode
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,8 @@ def to_article(value: Article | Mapping[str, Any] | str | bytes) -> Article:
             return Article(text=value)
         return Article.model_validate(value)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'article'}: {e['msg']}" for e in exc.errors()
-        )
-        first = exc.errors()[0]["loc"]
-        field = str(first[0]) if first else None
-        raise InputError(f"invalid article: {problems}", field=field) from None
+        found = problems(exc)
+        raise InputError(f"invalid article: {describe(found)}", field=found[0]["field"]) from None
 
 
 def prepare(value: Article | Mapping[str, Any] | str, settings: Settings) -> Prepared:
@@ -83,7 +81,7 @@ def render(prepared: Prepared, template: prompting.Template, **extra: object) ->
 
 
 @dataclass(frozen=True)
-class Plan:
+class Question:
     """What to ask the model about one article (nothing, when rules already decide)."""
 
     response_model: type[BaseModel] | None
@@ -92,9 +90,9 @@ class Plan:
 
 
 class Strategy(Protocol):
-    def plan(self, prepared: Prepared, template: prompting.Template) -> Plan: ...
+    def question(self, prepared: Prepared, template: prompting.Template) -> Question: ...
 
-    def assemble(self, answer: Any, plan: Plan, prepared: Prepared, *, settings: Settings,
+    def assemble(self, answer: Any, question: Question, prepared: Prepared, *, settings: Settings,
                  provenance: Provenance) -> ArticleExtraction: ...  # fmt: skip
 
     def schema_fingerprint(self) -> str: ...
@@ -103,10 +101,10 @@ class Strategy(Protocol):
 class DraftStrategy:
     """The model names things as written; grounding and normalization do the rest."""
 
-    def plan(self, prepared: Prepared, template: prompting.Template) -> Plan:
-        return Plan(Draft, render(prepared, template))
+    def question(self, prepared: Prepared, template: prompting.Template) -> Question:
+        return Question(Draft, render(prepared, template))
 
-    def assemble(self, answer: Any, plan: Plan, prepared: Prepared, *, settings: Settings,
+    def assemble(self, answer: Any, question: Question, prepared: Prepared, *, settings: Settings,
                  provenance: Provenance) -> ArticleExtraction:  # fmt: skip
         return assemble_draft(answer, prepared.source, settings=settings, provenance=provenance)
 
@@ -129,19 +127,19 @@ class CandidateStrategy:
     # it is part of the prompt version, so the bulk runner re-runs what it changes.
     revision = 3
 
-    def plan(self, prepared: Prepared, template: prompting.Template) -> Plan:
+    def question(self, prepared: Prepared, template: prompting.Template) -> Question:
         c = find_candidates(prepared.text, prepared.article.published)
         if len(c.parties) < 2 or not c.health:
             # international health cooperation needs two parties and some health at all;
             # without them no question is worth a model call
-            return Plan(None, [], c)
-        return Plan(answer_model(c), render(prepared, template, candidates=c), c)
+            return Question(None, [], c)
+        return Question(answer_model(c), render(prepared, template, candidates=c), c)
 
-    def assemble(self, answer: Any, plan: Plan, prepared: Prepared, *, settings: Settings,
+    def assemble(self, answer: Any, question: Question, prepared: Prepared, *, settings: Settings,
                  provenance: Provenance) -> ArticleExtraction:  # fmt: skip
-        assert plan.candidates is not None
+        assert question.candidates is not None
         return assemble_answer(
-            answer, plan.candidates, prepared.source, settings=settings, provenance=provenance
+            answer, question.candidates, prepared.source, settings=settings, provenance=provenance
         )
 
     def schema_fingerprint(self) -> str:
@@ -168,28 +166,44 @@ def prompt_version(name: str) -> str:
     return template.version(strategy_for(template).schema_fingerprint())
 
 
-# ---------------------------------------------------------------- the pipeline with I/O
+# ---------------------------------------------------------------- the pipeline
 
 _NO_CALL = Completion(value=None, prompt_tokens=0, completion_tokens=0, attempts=0, latency_ms=0)
 
 
-class Extractor:
-    """Extraction with one model and one set of settings; reuse it for many articles."""
+class Pipeline:
+    """Everything of extraction but the model: the prompt, its strategy and its version."""
 
-    def __init__(self, llm: LLM, settings: Settings | None = None) -> None:
-        self.llm = llm
+    def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self.template = prompting.load(self.settings.prompt)
         self.strategy = strategy_for(self.template)
         self.prompt_version = prompt_version(self.settings.prompt)
 
-    def _provenance(self, prepared: Prepared, done: Completion[Any]) -> Provenance:
+    def ask(self, article: Article | Mapping[str, Any] | str) -> tuple[Prepared, Question]:
+        """The article checked and cleaned, and what to ask the model about it."""
+        prepared = prepare(article, self.settings)
+        return prepared, self.strategy.question(prepared, self.template)
+
+    def finish(self, question: Question, prepared: Prepared, done: Completion[Any], *,
+               model: str, endpoint: str | None) -> ArticleExtraction:  # fmt: skip
+        """The record from the model's answer (or from the rules, when nothing was asked)."""
+        return self.strategy.assemble(
+            done.value,
+            question,
+            prepared,
+            settings=self.settings,
+            provenance=self._provenance(prepared, done, model, endpoint),
+        )
+
+    def _provenance(self, prepared: Prepared, done: Completion[Any], model: str,
+                    endpoint: str | None) -> Provenance:  # fmt: skip
         return Provenance(
             task=self.settings.task,
             schema_version=SCHEMA_VERSION,
             prompt_version=self.prompt_version,
-            model=self.llm.model,
-            endpoint=self.llm.endpoint,
+            model=model,
+            endpoint=endpoint,
             input_sha256=prepared.article.sha256(),
             created_at=dt.datetime.now(dt.timezone.utc),
             usage=Usage(prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens),
@@ -197,35 +211,41 @@ class Extractor:
             latency_ms=done.latency_ms,
         )
 
-    def _finish(self, plan: Plan, prepared: Prepared, done: Completion[Any]) -> ArticleExtraction:
-        return self.strategy.assemble(
-            done.value,
-            plan,
-            prepared,
-            settings=self.settings,
-            provenance=self._provenance(prepared, done),
+
+class Extractor:
+    """Extraction with one model and one set of settings; reuse it for many articles."""
+
+    def __init__(self, llm: LLM, settings: Settings | None = None) -> None:
+        self.llm = llm
+        self.pipeline = Pipeline(settings)
+        self.settings = self.pipeline.settings
+
+    @property
+    def prompt_version(self) -> str:
+        return self.pipeline.prompt_version
+
+    def _finish(self, question: Question, prepared: Prepared,
+                done: Completion[Any]) -> ArticleExtraction:  # fmt: skip
+        return self.pipeline.finish(
+            question, prepared, done, model=self.llm.model, endpoint=self.llm.endpoint
         )
 
     def extract(self, article: Article | Mapping[str, Any] | str) -> ArticleExtraction:
-        prepared, plan = self._plan(article)
+        prepared, question = self.pipeline.ask(article)
         done = (
-            self.llm.complete(plan.messages, plan.response_model)
-            if plan.response_model is not None
+            self.llm.complete(question.messages, question.response_model)
+            if question.response_model is not None
             else _NO_CALL
         )
-        return self._finish(plan, prepared, done)
-
-    def _plan(self, article: Article | Mapping[str, Any] | str) -> tuple[Prepared, Plan]:
-        prepared = prepare(article, self.settings)
-        return prepared, self.strategy.plan(prepared, self.template)
+        return self._finish(question, prepared, done)
 
     async def aextract(self, article: Article | Mapping[str, Any] | str) -> ArticleExtraction:
         # candidate finding and assembly are CPU work: keep them off the event loop, so a
         # service stays responsive while long articles are processed
-        prepared, plan = await asyncio.to_thread(self._plan, article)
+        prepared, question = await asyncio.to_thread(self.pipeline.ask, article)
         done = (
-            await self.llm.acomplete(plan.messages, plan.response_model)
-            if plan.response_model is not None
+            await self.llm.acomplete(question.messages, question.response_model)
+            if question.response_model is not None
             else _NO_CALL
         )
-        return await asyncio.to_thread(self._finish, plan, prepared, done)
+        return await asyncio.to_thread(self._finish, question, prepared, done)

@@ -1,0 +1,361 @@
+"""The one place that talks to an LLM: the official `openai` client, validated by `instructor`.
+
+Every other module sees `LLM` and `Completion` (`llm/base.py`); the doors get an `OpenAILLM`
+from `llm.factory.build_llm`, never by building one. Tests swap the HTTP transport
+(`transport=`) or the whole `LLM`, never patch this module. Failures leave here as classes of
+the error tree (`errors.py`), with any credential redacted from what the endpoint said.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx2
+import instructor
+import openai
+from instructor.core import InstructorRetryException
+from instructor.core.hooks import Hooks
+
+from ..errors import (
+    AuthRejected,
+    BadResponse,
+    ConfigError,
+    ConnectionFailed,
+    ExtractionError,
+    HealthcoopError,
+    LLMError,
+    RateLimited,
+    RequestRejected,
+    ServerError,
+    Timeout,
+    redact,
+)
+from ..settings import Settings
+from .base import Completion, Message, T, endpoint_host
+from .dialect import AsyncLlamaCppDialect, LlamaCppDialect
+from .ratelimit import retry_after_seconds
+
+# instructor logs every failed call at ERROR; with no logging configured Python would print
+# those to stderr. The failures reach the caller as healthcoop errors instead.
+logging.getLogger("instructor").addHandler(logging.NullHandler())
+
+_MODES = {
+    "tools": instructor.Mode.TOOLS,
+    "json": instructor.Mode.JSON,
+    "json_schema": instructor.Mode.JSON_SCHEMA,
+    "md_json": instructor.Mode.MD_JSON,
+}
+
+
+class _Tally:
+    """Per-call counters fed by instructor hooks (one per call, so concurrent calls don't mix)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.last_parse_error: str | None = None
+        self.empty_choices = False
+        self.hooks = Hooks()
+        self.hooks.on("completion:kwargs", self._on_request)
+        self.hooks.on("completion:response", self._on_response)
+        self.hooks.on("parse:error", self._on_parse_error)
+
+    def _on_request(self, *args: Any, **kwargs: Any) -> None:
+        self.requests += 1
+
+    def _on_response(self, response: Any) -> None:
+        if not getattr(response, "choices", None):
+            self.empty_choices = True  # a 200 that carries no answer at all
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            self.prompt_tokens += getattr(usage, "prompt_tokens", 0) or 0
+            self.completion_tokens += getattr(usage, "completion_tokens", 0) or 0
+
+    def _on_parse_error(self, error: Exception) -> None:
+        self.last_parse_error = _short(str(error))
+
+
+def _short(text: str, limit: int = 600) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# How much of an upstream error body a message quotes: enough for its own error message.
+QUOTE_LIMIT = 200
+
+
+def upstream_detail(response: httpx2.Response | None, *secrets: str | None) -> str:
+    """What an endpoint's error body says, briefly and with credentials redacted: the JSON
+    error's message when it has one, else a note of what kind of body it was."""
+    if response is None:
+        return "no body"
+    try:
+        text = response.text
+    except (httpx2.HTTPError, UnicodeDecodeError, RuntimeError):
+        return "an unreadable body"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    message = None
+    if isinstance(data, dict):
+        error = data.get("error", data.get("detail", data.get("message")))
+        if isinstance(error, dict):
+            error = error.get("message", error.get("msg"))
+        if isinstance(error, str):
+            message = error
+        elif isinstance(error, list) and error:  # FastAPI-style validation detail
+            message = "; ".join(str(e.get("msg", e)) if isinstance(e, dict) else str(e)
+                                for e in error[:3])  # fmt: skip
+    if message is None:
+        kind = "an HTML page" if "<html" in text[:500].lower() else "a non-JSON body"
+        return f"{kind} of {len(text):,} characters"
+    return _short(redact(message, *secrets), QUOTE_LIMIT)
+
+
+class OpenAILLM:
+    """An OpenAI-compatible endpoint, through `openai` + `instructor`.
+
+    `connections` bounds the HTTP connection pool (a bulk run's concurrency), `hooks` are
+    httpx event hooks run on every request and response (the bulk runner's rate limits), and
+    `transport`/`async_transport` replace the network (tests). The llama.cpp dialect, when
+    the settings ask for it, wraps whatever transport is in use.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        connections: int | None = None,
+        hooks: dict[str, list] | None = None,
+        transport: httpx2.BaseTransport | None = None,
+        async_transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not settings.base_url:
+            raise ConfigError(
+                "no model endpoint configured: set HEALTHCOOP_BASE_URL, or leave it unset to "
+                "use the embedded model (llm.factory.build_llm starts it)"
+            )
+        self.settings = settings
+        self.endpoint = endpoint_host(settings.base_url)
+        self.model = settings.model or "default"
+        self._secret = settings.api_key.get_secret_value() if settings.api_key else None
+        self._mode = _MODES[settings.mode]
+        limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
+        sync_transport = transport or httpx2.HTTPTransport(limits=limits)
+        a_transport = async_transport or httpx2.AsyncHTTPTransport(limits=limits)
+        if settings.dialect == "llama_cpp":
+            sync_transport = LlamaCppDialect(sync_transport)
+            a_transport = AsyncLlamaCppDialect(a_transport)
+        self.http = httpx2.Client(transport=sync_transport, timeout=settings.timeout)
+        self.ahttp = httpx2.AsyncClient(
+            transport=a_transport, timeout=settings.timeout, event_hooks=hooks or {}
+        )
+        common: dict[str, Any] = {
+            "base_url": settings.base_url,
+            # local servers ignore the key, but the client insists on one
+            "api_key": self._secret or "unused",
+            "timeout": settings.timeout,
+            "max_retries": 0,  # retries are ours: bounded, counted, Retry-After honoured
+        }
+        self._sync = instructor.from_openai(
+            openai.OpenAI(**common, http_client=self.http), mode=self._mode
+        )
+        self._async = instructor.from_openai(
+            openai.AsyncOpenAI(**common, http_client=self.ahttp), mode=self._mode
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    async def aprobe(self) -> None:
+        """Readiness: GET <base_url>/models answers 2xx within a few seconds."""
+        url = f"{str(self.settings.base_url).rstrip('/')}/models"
+        headers = {"Authorization": f"Bearer {self._secret}"} if self._secret else {}
+        where = self.endpoint or "the endpoint"
+        try:
+            answer = await self.ahttp.get(
+                url, headers=headers, timeout=min(self.settings.timeout, 5.0)
+            )
+        except httpx2.TimeoutException:
+            raise Timeout(f"{where} did not answer the readiness probe in time") from None
+        except httpx2.HTTPError as exc:
+            raise ConnectionFailed(f"{where} is unreachable ({type(exc).__name__})") from None
+        if answer.status_code >= 400:
+            raise ServerError(
+                f"{where} answered the readiness probe with HTTP {answer.status_code}",
+                status_code=answer.status_code,
+            )
+
+    async def aclose(self) -> None:
+        await self.ahttp.aclose()
+
+    def _kwargs(self, messages: Sequence[Message], response_model: type[T], tally: _Tally) -> dict:
+        return {
+            "model": self.model,
+            "messages": list(messages),
+            "response_model": response_model,
+            "max_retries": self.settings.validation_retries,
+            "temperature": self.settings.temperature,
+            "max_tokens": self.settings.max_tokens,
+            "hooks": tally.hooks,
+        }
+
+    def complete(self, messages: Sequence[Message], response_model: type[T]) -> Completion[T]:
+        tally, started = _Tally(), time.monotonic()
+        for retry in range(self.settings.retries + 1):
+            try:
+                value, _ = self._sync.chat.completions.create_with_completion(
+                    **self._kwargs(messages, response_model, tally)
+                )
+                return self._done(value, tally, started)
+            except Exception as exc:  # noqa: BLE001 - translated into our tree right here
+                error = self._translate(exc, tally)
+                if not self._should_retry(error, retry):
+                    raise error from None
+                time.sleep(self._delay(error, retry))
+        raise AssertionError("unreachable")
+
+    async def acomplete(
+        self, messages: Sequence[Message], response_model: type[T]
+    ) -> Completion[T]:
+        tally, started = _Tally(), time.monotonic()
+        for retry in range(self.settings.retries + 1):
+            try:
+                value, _ = await self._async.chat.completions.create_with_completion(
+                    **self._kwargs(messages, response_model, tally)
+                )
+                return self._done(value, tally, started)
+            except Exception as exc:  # noqa: BLE001 - translated into our tree right here
+                error = self._translate(exc, tally)
+                if not self._should_retry(error, retry):
+                    raise error from None
+                await asyncio.sleep(self._delay(error, retry))
+        raise AssertionError("unreachable")
+
+    def _done(self, value: T, tally: _Tally, started: float) -> Completion[T]:
+        return Completion(
+            value=value,
+            prompt_tokens=tally.prompt_tokens,
+            completion_tokens=tally.completion_tokens,
+            attempts=max(tally.requests, 1),
+            latency_ms=int((time.monotonic() - started) * 1000),
+        )
+
+    def _should_retry(self, error: HealthcoopError, retry: int) -> bool:
+        return error.retryable and retry < self.settings.retries
+
+    @staticmethod
+    def _delay(error: HealthcoopError, retry: int) -> float:
+        """Retry-After when the server gave one, else exponential backoff with full jitter."""
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return min(retry_after, 120.0)
+        return random.uniform(0, min(30.0, 0.5 * 2**retry))
+
+    def _translate(self, exc: Exception, tally: _Tally) -> HealthcoopError:
+        """Map openai/instructor/httpx failures onto healthcoop's error tree."""
+        error = self._classify(exc, tally)
+        if isinstance(error, LLMError):
+            error.attempts = max(error.attempts, tally.requests)
+        return error
+
+    def _classify(self, exc: Exception, tally: _Tally) -> HealthcoopError:
+        # instructor wraps what its retry loop saw; look for the HTTP failure underneath
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, openai.APIError):
+            cause = cause.__cause__ or cause.__context__
+        where = self.endpoint or "the endpoint"
+        if isinstance(cause, openai.APITimeoutError):
+            return Timeout(
+                f"{where} did not answer within {self.settings.timeout:g} s; raise "
+                "HEALTHCOOP_TIMEOUT or use a faster model"
+            )
+        if isinstance(cause, openai.APIConnectionError):
+            return self._connection_error(cause, where)
+        if isinstance(cause, openai.APIStatusError):
+            return self._status_error(cause, where)
+        if isinstance(cause, openai.APIResponseValidationError) or tally.empty_choices:
+            return BadResponse(
+                f"{where} answered HTTP 200 with no usable completion "
+                f"({upstream_detail(getattr(cause, 'response', None), self._secret)}); "
+                "is HEALTHCOOP_BASE_URL an OpenAI-compatible API?"
+            )
+        if type(exc).__name__ == "IncompleteOutputException":
+            return ExtractionError(
+                f"the model's answer was cut off at max_tokens ({self.settings.max_tokens}); "
+                "raise HEALTHCOOP_MAX_TOKENS, or the model is repeating itself",
+                attempts=tally.requests,
+                last_error="incomplete output",
+            )
+        if isinstance(exc, InstructorRetryException):
+            last = tally.last_parse_error or _short(str(getattr(exc, "__cause__", "") or exc))
+            last = redact(last, self._secret)
+            return ExtractionError(
+                f"the model's answer did not validate after {tally.requests} attempts; "
+                f"last problem: {last}",
+                attempts=tally.requests,
+                last_error=last,
+            )
+        if isinstance(exc, HealthcoopError):
+            return exc
+        detail = redact(_short(str(exc), 300), self._secret)
+        return ExtractionError(
+            f"the model's answer could not be used ({type(exc).__name__}: {detail})",
+            attempts=tally.requests,
+            last_error=detail,
+        )
+
+    @staticmethod
+    def _connection_error(cause: openai.APIConnectionError, where: str) -> ConnectionFailed:
+        underneath: BaseException | None = cause
+        while underneath is not None and not isinstance(underneath, httpx2.HTTPError):
+            underneath = underneath.__cause__ or underneath.__context__
+        if isinstance(underneath, httpx2.ConnectError):
+            hint = (
+                " (start it with: healthcoop serve-model)"
+                if where.startswith(("127.0.0.1", "localhost"))
+                else ""
+            )
+            return ConnectionFailed(
+                f"{where} refused the connection — is the model server running?{hint}"
+            )
+        return ConnectionFailed(
+            f"{where} closed the connection before a whole answer arrived "
+            f"({type(underneath or cause).__name__}); the server may have crashed or restarted"
+        )
+
+    def _status_error(self, cause: openai.APIStatusError, where: str) -> LLMError:
+        status = cause.status_code
+        response = cause.response
+        retry_after = retry_after_seconds(response.headers.get("retry-after")) if response else None
+        if status == 429:
+            return RateLimited(
+                f"{where} is rate limiting (HTTP 429); lower the request rate or concurrency",
+                status_code=429,
+                retry_after=retry_after,
+            )
+        if status in (401, 403):
+            return AuthRejected(
+                f"{where} rejected the credentials (HTTP {status}); check HEALTHCOOP_API_KEY",
+                status_code=status,
+            )
+        detail = upstream_detail(response, self._secret)
+        if status >= 500:
+            return ServerError(
+                f"{where} failed with HTTP {status}: {detail}",
+                status_code=status,
+                retry_after=retry_after,
+            )
+        return RequestRejected(
+            f"{where} refused the request with HTTP {status}: {detail}; check "
+            "HEALTHCOOP_MODEL and HEALTHCOOP_MODE (tools, json, json_schema, md_json)",
+            status_code=status,
+        )
