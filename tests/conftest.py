@@ -65,12 +65,3 @@ def seed_text(prefix: str) -> str:
     """The text of a seed article (shared/seeds/<prefix>_*.txt)."""
     (path,) = SEEDS.glob(f"{prefix}_*.txt")
     return path.read_text("utf-8")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get("HEALTHCOOP_LIVE") == "1":
-        return
-    skip = pytest.mark.skip(reason="live test: set HEALTHCOOP_LIVE=1 with a model server")
-    for item in items:
-        if "live" in item.keywords:
-            item.add_marker(skip)

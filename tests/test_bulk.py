@@ -26,6 +26,7 @@ from healthcoop.settings import Settings
 from tests.conftest import seed_text
 from tests.support.fake_openai import FakeOpenAI, Fault, serve
 from tests.support.instant import Crash, InstantLLM
+from tests.support.settings import fake_settings
 
 
 def article(i: int) -> dict:
@@ -62,16 +63,8 @@ def fake():
 @pytest.fixture
 def settings_for(tmp_path):
     def make(url: str, **overrides) -> Settings:
-        base = {
-            "base_url": url,
-            "model": "fake",
-            "timeout": 5,
-            "retries": 2,
-            "validation_retries": 0,
-            "store": tmp_path / "store.sqlite",
-            "concurrency": 4,
-        }
-        return Settings(**{**base, **overrides})
+        base = {"retries": 2, "store": tmp_path / "store.sqlite", "concurrency": 4}
+        return fake_settings(url, **{**base, **overrides})
 
     return make
 

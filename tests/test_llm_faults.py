@@ -7,8 +7,8 @@ from pydantic import BaseModel
 
 from healthcoop.errors import ExtractionError, LLMError
 from healthcoop.llm.client import OpenAILLM
-from healthcoop.settings import Settings
 from tests.support.fake_openai import FakeOpenAI, Fault, free_port, serve
+from tests.support.settings import fake_settings
 
 SECRET = "sk-" + "x" * 32  # a fake key, built at run time: no key-shaped literal in the repo
 MESSAGES = [{"role": "user", "content": "Iran and Qatar met."}]
@@ -19,9 +19,10 @@ class Answer(BaseModel):
 
 
 def _llm(base_url: str, **overrides) -> OpenAILLM:
-    settings = Settings(
-        **{"base_url": base_url, "api_key": SECRET, "model": "fake", "timeout": 2, **overrides}
-    )
+    settings = fake_settings(
+        base_url, **{"api_key": SECRET, "timeout": 2, "retries": 2, "validation_retries": 2,
+                     **overrides}
+    )  # fmt: skip
     return OpenAILLM(settings)
 
 

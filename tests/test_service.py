@@ -26,14 +26,14 @@ from healthcoop.schemas import SCHEMA_VERSION, Article, ArticleExtraction
 from healthcoop.settings import Settings
 from tests.conftest import seed_text
 from tests.support.fake_openai import FakeOpenAI, Fault, free_port, serve
+from tests.support.settings import fake_settings
 
 TOKEN = "svc-token-0123456789abcdef"
 TEXT = "Iran and Qatar signed a memorandum of understanding on health cooperation."
 
 
 def service_settings(base_url: str, **overrides) -> Settings:
-    defaults = {"model": "fake", "timeout": 2, "retries": 0, "validation_retries": 0}
-    return Settings(**{"base_url": base_url, **defaults, **overrides})
+    return fake_settings(base_url, **{"timeout": 2, **overrides})
 
 
 @contextlib.asynccontextmanager

@@ -22,8 +22,8 @@ from schemathesis.specs.openapi.checks import (
 
 from healthcoop.http import create_app
 from healthcoop.llm.client import OpenAILLM
-from healthcoop.settings import Settings
 from tests.support.fake_openai import FakeOpenAI, serve
+from tests.support.settings import fake_settings
 
 TOKEN = "svc-token-for-schemathesis"
 EXAMPLES = int(os.environ.get("HEALTHCOOP_FUZZ_EXAMPLES", "30"))
@@ -49,12 +49,8 @@ OPERATIONS = [  # negative cases need something to break: only the routes with a
 @pytest.fixture(scope="module")
 def service_schema():
     with serve(FakeOpenAI()) as url:
-        service_settings = Settings(
-            base_url=url,
-            model="fake",
-            timeout=5,
-            retries=0,
-            validation_retries=0,
+        service_settings = fake_settings(
+            url,
             service_token=TOKEN,
             service_max_batch=4,
             max_chars=5_000,
