@@ -30,7 +30,7 @@ from healthcoop.schemas import (
 
 from ..core.grounding import fold
 from ..core.normalise import clean_person_name
-from ..errors import InputError
+from ..errors import InputError, describe, problems
 
 #: the scored fields, in the order reports show them; micro-F1 sums over all of them
 FIELDS = (
@@ -98,9 +98,7 @@ class GoldRecord(_Gold):
 
 
 def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors()
-    )
+    return describe(problems(exc, default="record"), limit=10)
 
 
 def parse_gold(obj: Mapping[str, Any] | GoldRecord) -> GoldRecord:

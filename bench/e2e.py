@@ -1,0 +1,212 @@
+"""Live end-to-end check of every door on the embedded default, the way a user meets them.
+
+    python -m bench.e2e            # from the repository root; needs the `embedded` extra
+
+Starting from nothing (a fresh cache directory, so the weights are joined and verified again,
+and no HEALTHCOOP_BASE_URL), it runs the `healthcoop` command in subprocesses on the four seed
+articles: the Python API, CLI `extract`, `serve` (POST /v1/extract and /v1/extract/batch),
+`annotate` killed with SIGKILL once half its records are stored and then resumed, and
+`annotate --processes 2`. Each door starts and stops its own embedded model server. It prints
+one line per door: records ok / total, and seconds. Exits 1 if any door fell short.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx2
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+SEED_IDS = ("seed-000", "seed-001", "seed-002", "seed-003")
+HEALTHCOOP = str(Path(sys.executable).with_name("healthcoop"))
+
+
+def seeds() -> list[dict]:
+    found = {}
+    for line in DEV.read_text("utf-8").splitlines():
+        record = json.loads(line)
+        if record["id"] in SEED_IDS:
+            found[record["id"]] = {k: record.get(k) for k in ("id", "text", "published")}
+    return [found[i] for i in SEED_IDS]
+
+
+def grounded(record: dict, texts: dict[str, str]) -> bool:
+    """Every item carries evidence, and every span is exactly the text it points at."""
+    text = record.get("text") or texts[record["article_id"]]
+    items = [record[f] for f in ("parties", "officials", "meetings", "agreements", "mechanisms")]
+    return all(
+        item["evidence"] and all(text[s["start"] : s["end"]] == s["text"] for s in item["evidence"])
+        for field in items
+        for item in field
+    )
+
+
+class Run:
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHCOOP_")}
+        self.env["HEALTHCOOP_CACHE_DIR"] = str(work / "cache")  # from nothing
+        self.articles = seeds()
+        self.texts = {a["id"]: a["text"] for a in self.articles}
+        self.archive = work / "seeds.jsonl"
+        self.archive.write_text("".join(json.dumps(a) + "\n" for a in self.articles), "utf-8")
+        self.rows: list[tuple[str, int, int, float, str]] = []
+
+    def report(self, door: str, records: list[dict], started: float, note: str = "") -> None:
+        ok = sum(1 for r in records if grounded(r, self.texts))
+        self.rows.append((door, ok, len(self.articles), time.monotonic() - started, note))
+        print(f"{door:<28} {ok}/{len(self.articles)} ok  {time.monotonic() - started:6.1f} s"
+              f"  {note}", flush=True)  # fmt: skip
+
+    def python_api(self) -> None:
+        code = (
+            "import json, sys, healthcoop\n"
+            "for line in open(sys.argv[1], encoding='utf-8'):\n"
+            "    print(healthcoop.extract(json.loads(line)).model_dump_json(), flush=True)\n"
+        )
+        started = time.monotonic()
+        out = subprocess.run([sys.executable, "-c", code, str(self.archive)], env=self.env,
+                             capture_output=True, text=True, check=False)  # fmt: skip
+        self.report("python API", _json_lines(out.stdout), started, _err(out))
+
+    def cli_extract(self) -> None:
+        files = []
+        for article in self.articles:
+            path = self.work / f"{article['id']}.json"
+            path.write_text(json.dumps(article), "utf-8")
+            files.append(str(path))
+        started = time.monotonic()
+        out = subprocess.run([HEALTHCOOP, "extract", "--compact", *files], env=self.env,
+                             capture_output=True, text=True, check=False)  # fmt: skip
+        self.report("CLI extract", _json_lines(out.stdout), started, _err(out))
+
+    def serve(self) -> None:
+        port = _free_port()
+        started = time.monotonic()
+        proc = subprocess.Popen([HEALTHCOOP, "serve", "--port", str(port)], env=self.env,
+                                stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)  # fmt: skip
+        records: list[dict] = []
+        try:
+            base = f"http://127.0.0.1:{port}"
+            with httpx2.Client(base_url=base, timeout=1800) as api:
+                _wait(lambda: api.get("/readyz").status_code == 200, proc, 600)
+                first, *rest = self.articles
+                one = api.post("/v1/extract", json=first)
+                if one.status_code == 200:
+                    records.append(one.json())
+                batch = api.post("/v1/extract/batch", json={"articles": rest})
+                if batch.status_code == 200:
+                    records += [r["record"] for r in batch.json()["results"] if r["ok"]]
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+        self.report("serve /v1/extract(+batch)", records, started, f"exit {proc.returncode}")
+
+    def annotate_killed_and_resumed(self) -> None:
+        store, out = self.work / "kill.sqlite", self.work / "kill.jsonl"
+        command = [HEALTHCOOP, "annotate", str(self.archive), "--out", str(out),
+                   "--store", str(store), "--concurrency", "1", "--no-progress"]  # fmt: skip
+        started = time.monotonic()
+        proc = subprocess.Popen(command, env=self.env, stderr=subprocess.DEVNULL)
+        _wait(lambda: _stored(store) >= len(self.articles) // 2, proc, 1800)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        before = _stored(store)
+        again = subprocess.run(command, env=self.env, capture_output=True, text=True, check=False)
+        lines = _json_lines(out.read_text("utf-8")) if out.exists() else []
+        records = [x["extraction"] for x in lines if x.get("status") == "ok"]
+        note = (f"SIGKILL with {before} stored, resumed: rc {again.returncode}, "
+                f"{len(lines)} lines; {_summary_line(again.stderr)}")  # fmt: skip
+        self.report("annotate (killed, resumed)", records, started, note)
+
+    def annotate_processes(self) -> None:
+        out = self.work / "procs.jsonl"
+        command = [HEALTHCOOP, "annotate", str(self.archive), "--out", str(out), "--store",
+                   str(self.work / "procs.sqlite"), "--processes", "2", "--concurrency", "2",
+                   "--no-progress"]  # fmt: skip
+        started = time.monotonic()
+        done = subprocess.run(command, env=self.env, capture_output=True, text=True, check=False)
+        lines = _json_lines(out.read_text("utf-8")) if out.exists() else []
+        records = [x["extraction"] for x in lines if x.get("status") == "ok"]
+        self.report("annotate --processes 2", records, started, f"rc {done.returncode}")
+
+
+def _json_lines(text: str) -> list[dict]:
+    out = []
+    for line in text.splitlines():
+        with contextlib.suppress(ValueError):
+            out.append(json.loads(line))
+    return out
+
+
+def _err(done: subprocess.CompletedProcess) -> str:
+    last = (done.stderr or "").strip().splitlines()[-1:] or [""]
+    return f"rc {done.returncode}" + (f"; {last[0][:120]}" if done.returncode else "")
+
+
+def _summary_line(stderr: str) -> str:
+    return next((ln for ln in stderr.splitlines() if "requests" in ln), "").strip()
+
+
+def _stored(store: Path) -> int:
+    if not store.exists():
+        return 0
+    try:
+        with sqlite3.connect(store, timeout=1) as db:
+            return db.execute("SELECT count(*) FROM results WHERE status='ok'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _wait(ready, proc: subprocess.Popen, timeout: float) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return
+        try:
+            if ready():
+                return
+        except httpx2.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError("a door did not get going in time")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="healthcoop-e2e-"))
+    run = Run(work)
+    print(f"work directory {work}; embedded default, no HEALTHCOOP_BASE_URL", flush=True)
+    for door in (run.python_api, run.cli_extract, run.serve, run.annotate_killed_and_resumed,
+                 run.annotate_processes):  # fmt: skip
+        door()
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if all(ok == total for _, ok, total, _, _ in run.rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
