@@ -26,19 +26,10 @@ from pathlib import Path
 
 import httpx2
 
+from tests.support.seeds import seed_articles
+
 ROOT = Path(__file__).resolve().parents[1]
-DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
-SEED_IDS = ("seed-000", "seed-001", "seed-002", "seed-003")
 HEALTHCOOP = str(Path(sys.executable).with_name("healthcoop"))
-
-
-def seeds() -> list[dict]:
-    found = {}
-    for line in DEV.read_text("utf-8").splitlines():
-        record = json.loads(line)
-        if record["id"] in SEED_IDS:
-            found[record["id"]] = {k: record.get(k) for k in ("id", "text", "published")}
-    return [found[i] for i in SEED_IDS]
 
 
 def grounded(record: dict, texts: dict[str, str]) -> bool:
@@ -57,7 +48,7 @@ class Run:
         self.work = work
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHCOOP_")}
         self.env["HEALTHCOOP_CACHE_DIR"] = str(work / "cache")  # from nothing
-        self.articles = seeds()
+        self.articles = seed_articles()
         self.texts = {a["id"]: a["text"] for a in self.articles}
         self.archive = work / "seeds.jsonl"
         self.archive.write_text("".join(json.dumps(a) + "\n" for a in self.articles), "utf-8")

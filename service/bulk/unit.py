@@ -66,31 +66,36 @@ def _unexpected(exc: Exception) -> ExtractionError:
     )
 
 
+def _row(item: Item, outcome: ArticleExtraction | Exception) -> Row:
+    """The row of one record's outcome. A fatal error (bad credentials, a configuration that
+    fails every record) is raised instead, to stop the run."""
+    if isinstance(outcome, ArticleExtraction):
+        return ok_row(item, outcome)
+    if isinstance(outcome, HealthcoopError):
+        if outcome.fatal:
+            raise outcome
+        return error_row(item, outcome)
+    return error_row(item, _unexpected(outcome))  # one record's bug must not sink the run
+
+
 def settle(item: Item, run: Callable[[Article], ArticleExtraction]) -> Row:
-    """The row of one record: its record, or its error. A fatal error (bad credentials, a
-    configuration that fails every record) is raised instead, to stop the run."""
+    """The row of one record: its record, or its error."""
     assert item.article is not None
     try:
-        return ok_row(item, run(item.article))
-    except HealthcoopError as exc:
-        if exc.fatal:
-            raise
-        return error_row(item, exc)
-    except Exception as exc:  # noqa: BLE001 - one record's bug must not sink the run
-        return error_row(item, _unexpected(exc))
+        outcome: ArticleExtraction | Exception = run(item.article)
+    except Exception as exc:  # noqa: BLE001 - sorted out by _row
+        outcome = exc
+    return _row(item, outcome)
 
 
 async def asettle(item: Item, extractor: Extractor) -> Row:
     """`settle`, for the async runner and worker processes."""
     assert item.article is not None
     try:
-        return ok_row(item, await extractor.aextract(item.article))
-    except HealthcoopError as exc:
-        if exc.fatal:
-            raise
-        return error_row(item, exc)
-    except Exception as exc:  # noqa: BLE001 - one record's bug must not sink the run
-        return error_row(item, _unexpected(exc))
+        outcome: ArticleExtraction | Exception = await extractor.aextract(item.article)
+    except Exception as exc:  # noqa: BLE001 - sorted out by _row
+        outcome = exc
+    return _row(item, outcome)
 
 
 _NOT_ANNOTATED = json.dumps(
