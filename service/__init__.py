@@ -23,6 +23,7 @@ from healthcoop.schemas import (
     Span,
 )
 
+from .analysis.consolidate import consolidate
 from .bulk import aannotate, annotate
 from .errors import (
     ConfigError,
@@ -59,6 +60,7 @@ __all__ = [
     "aannotate",
     "aextract",
     "annotate",
+    "consolidate",
     "extract",
     "extractor",
 ]
