@@ -29,10 +29,12 @@ import io
 import json
 import math
 import re
+import sys
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -62,8 +64,16 @@ REPORT_WINDOW = 180
 LIFECYCLE_WINDOW = 400
 #: pairs of timed mentions further apart than this are never compared (the blocking window)
 WINDOW = {"meeting": REPORT_WINDOW + DATE_SLACK, "agreement": LIFECYCLE_WINDOW}
-#: an index word shared by more mentions of a block than this is too common to pair on
+#: a block this small compares all its pairs
+SMALL_BLOCK = 8
+#: in a larger block, timed mentions this many days apart or closer are always compared;
+#: further apart (within WINDOW), only when they share a key (official, place, title word, …)
+NEAR = 10
+#: a key shared by more mentions of a block than this pairs only those KEY_NEAR days apart
 MAX_POSTING = 64
+KEY_NEAR = 60
+#: how many of its rarest evidence words index a mention
+RARE_KEYS = 3
 
 _STAGE = {"proposed": 0, "pending": 1, "signed": 2}  # "approved" may come before or after signing
 
@@ -111,11 +121,11 @@ def _stem(token: str) -> str:
 
 def words(text: str) -> frozenset[str]:
     """Content words of a text, folded and stemmed; digits and function words left out."""
-    out = set()
-    for w in _WORD.findall(fold(text)):
-        if len(w) > 2 and not w.isdigit() and w not in _STOP and not w[0].isdigit():
-            out.add(_stem(w))
-    return frozenset(out)
+    return frozenset(
+        sys.intern(_stem(w))  # interned: a large archive repeats the same words
+        for w in _WORD.findall(fold(text))
+        if len(w) > 2 and not w[0].isdigit() and w not in _STOP
+    )
 
 
 def numbers(text: str | None) -> frozenset[int]:
@@ -134,17 +144,22 @@ _LATIN_HINTS = {
 }
 
 
+_SCRIPTS = (
+    ("arabic", re.compile(r"[\u0600-\u06ff]")),
+    ("greek", re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]")),
+    ("cyrillic", re.compile(r"[\u0400-\u04ff]")),
+    ("cjk", re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")),
+)
+
+
 def language(text: str) -> str:
     """A rough language or script guess, so that titles in two languages are not read as two
     different titles."""
-    letters = [c for c in text[:400] if c.isalpha()]
-    if not letters:
-        return "?"
-    scripts = Counter(unicodedata.name(c, "?").split(" ")[0] for c in letters)
-    script = scripts.most_common(1)[0][0]
-    if script != "LATIN":
-        return script.lower()
-    toks = _WORD.findall(fold(text[:600]))
+    sample = text[:400]
+    for script, pattern in _SCRIPTS:
+        if len(pattern.findall(sample)) * 4 > len(sample):
+            return script
+    toks = _WORD.findall(fold(sample))
     best, hits = "latin", 0
     for lang, hints in _LATIN_HINTS.items():
         n = sum(t in hints for t in toks)
@@ -216,6 +231,7 @@ def quoted_dates(text: str) -> tuple[frozenset[int], frozenset[int]]:
     return frozenset(d for d in days if d is not None), years
 
 
+@lru_cache(maxsize=65536)
 def surname(name: str) -> str | None:
     """The folded last word of a person's name, the part outlets agree on most."""
     ws = [w for w in _WORD.findall(fold(name)) if not w.isdigit()]
@@ -243,12 +259,13 @@ class Mention:
     forum: str | None = None
     title: str | None = None
     officials: frozenset[str] = frozenset()  # surnames, folded
-    words: frozenset[str] = frozenset()  # content words of the evidence, title and forum
+    words: tuple[str, ...] = ()  # content words of the evidence, title and forum
     quoted: frozenset[int] = frozenset()  # full dates the evidence quotes
     years: frozenset[int] = frozenset()  # years the evidence quotes
-    lang: str = "?"
-    evidence: list[dict[str, Any]] = field(default_factory=list)
+    lang: str = "?"  # only guessed for mentions with a title or a forum
+    evidence: str = "[]"  # the evidence spans as JSON: a large archive holds many
     order: int = 0  # input order, for determinism
+    mass: float = 0.0  # summed rarity of its words (set per run, for `_similarity`)
     # derived: when the reported stage happened, as far as the record says
     lo: float = -math.inf
     hi: float = math.inf
@@ -304,8 +321,16 @@ def _party_codes(codes: Iterable[Any], names: Mapping[str, str]) -> tuple[str, .
     out = set()
     for c in codes:
         if isinstance(c, str) and c:
-            out.add(c if not c.startswith("?") else "?" + fold(c[1:]).strip())
+            out.add(sys.intern(c) if not c.startswith("?") else "?" + fold(c[1:]).strip())
     return tuple(sorted(out))
+
+
+_PARTY_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _interned(parties: tuple[str, ...]) -> tuple[str, ...]:
+    """One tuple per party set, shared by all its mentions (memory, in a large archive)."""
+    return _PARTY_SETS.setdefault(parties, parties)
 
 
 def _spans(evidence: Any) -> list[dict[str, Any]]:
@@ -322,7 +347,7 @@ def mentions_of(
     """The meetings and agreements of one record (an ArticleExtraction as a dict) as mentions.
 
     `published` is the article's publication date (ISO string or date), when known."""
-    article_id = str(record.get("article_id") or "")
+    article_id = sys.intern(str(record.get("article_id") or ""))
     pub = _ordinal(published)
     officials = [o for o in record.get("officials") or () if isinstance(o, Mapping)]
     named = {str(p.get("code")): str(p.get("name")) for p in record.get("parties") or ()
@@ -347,7 +372,7 @@ def mentions_of(
                 published=pub, order=order,
                 date=_ordinal(date.get("start")) if date else None,
                 date_end=_ordinal(date.get("end")) if date else None,
-                city=fold(loc["city"]).strip() if loc and loc.get("city") else None,
+                city=str(loc["city"]).strip() if loc and loc.get("city") else None,
                 country=loc.get("country") if loc else None,
                 forum=forum, officials=names,
             )
@@ -393,17 +418,18 @@ def _mention(
     quoted, years = quoted_dates(" ".join(x for x in (said, title or "") if x))
     m = Mention(
         article_id=article_id,
-        item=item,
+        item=sys.intern(item),
         kind=kind,
-        parties=parties,
+        parties=_interned(parties),
         title=title,
         forum=forum,
         officials=frozenset(s for n in officials if (s := surname(n))),
-        words=words(" ".join(x for x in (said, title or "", forum or "") if x)),
+        # a sorted tuple takes a fifth of a frozenset's memory; sets are made when compared
+        words=tuple(sorted(words(" ".join(x for x in (said, title or "", forum or "") if x)))),
         quoted=quoted,
         years=years,
-        lang=language(said or title or forum or ""),
-        evidence=evidence,
+        lang=language(said or title or forum or "") if title or forum else "?",
+        evidence=json.dumps(evidence, ensure_ascii=False),
         **fields,
     )
     m.settle_time()
@@ -422,12 +448,25 @@ class Judgement:
     reasons: list[str] = field(default_factory=list)
 
 
-def _similarity(a: frozenset[str], b: frozenset[str], weight: Mapping[str, float]) -> float:
-    """Word overlap weighted by rarity (a rare shared word says more than a common one)."""
+def _similarity(
+    a: Collection[str],
+    b: Collection[str],
+    weight: Mapping[str, float],
+    mass_a: float | None = None,
+    mass_b: float | None = None,
+) -> float:
+    """Word overlap weighted by rarity (a rare shared word says more than a common one):
+    weighted Jaccard, with each side's summed weight passed in when known."""
     if not a or not b:
         return 0.0
-    union = sum(weight.get(w, 1.0) for w in a | b)
-    return sum(weight.get(w, 1.0) for w in a & b) / union if union else 0.0
+    shared = set(a).intersection(b)
+    if not shared:
+        return 0.0
+    both = sum(weight.get(w, 1.0) for w in shared)
+    ma = sum(weight.get(w, 1.0) for w in a) if mass_a is None else mass_a
+    mb = sum(weight.get(w, 1.0) for w in b) if mass_b is None else mass_b
+    union = ma + mb - both
+    return both / union if union > 0 else 0.0
 
 
 def _gap(a: Mention, b: Mention) -> float:
@@ -480,11 +519,32 @@ def _same_stage_time(a: Mention, b: Mention, out: Judgement) -> None:
         return
     exact, upper = (a, b) if a.when == "exact" else (b, a)
     gap = (upper.published or 0) - exact.hi
-    if gap > LIFECYCLE_WINDOW:
+    if gap > REPORT_WINDOW:
         out.possible = False
         out.reasons.append(f"reported {int(gap)} days after")
     else:
         _recency(max(0.0, gap), out)
+
+
+def _apart_in_time(a: Mention, b: Mention) -> bool:
+    """A quick test for the commonest incompatibility: two reports of one stage whose times
+    cannot meet (as `_same_stage_time` would find)."""
+    if a.kind == "agreement" and a.status != b.status:
+        return False
+    wa, wb = a.when, b.when
+    if wa == "exact" and wb == "exact":
+        return _gap(a, b) > DATE_SLACK
+    if wa == "upper" and wb == "upper":
+        return abs((a.published or 0) - (b.published or 0)) > REPORT_WINDOW
+    if wa == "none" or wb == "none":
+        return False
+    if _gap(a, b) > 0:
+        return True
+    if wa == "exact" and wb == "upper":
+        return (b.published or 0) - a.hi > REPORT_WINDOW
+    if wb == "exact" and wa == "upper":
+        return (a.published or 0) - b.hi > REPORT_WINDOW
+    return False
 
 
 def _recency(gap: float, out: Judgement) -> None:
@@ -564,7 +624,7 @@ def compare(a: Mention, b: Mention, weight: Mapping[str, float] | None = None) -
             out.possible = False
             out.reasons.append("different countries")
             return out
-        if _both(a.city, b.city) and (a.city == b.city or fuzz.ratio(a.city, b.city) >= 85):
+        if _both(a.city, b.city) and fuzz.ratio(fold(a.city), fold(b.city)) >= 85:
             out.score += 1
             out.reasons.append("same city")
         else:
@@ -598,7 +658,7 @@ def compare(a: Mention, b: Mention, weight: Mapping[str, float] | None = None) -
             out.score += 1.5 if len(shared) == 1 else 2.5
             out.reasons.append("same officials" if a.kind == "meeting" else "same signatories")
 
-    sim = _similarity(a.words, b.words, weight)
+    sim = _similarity(a.words, b.words, weight, a.mass or None, b.mass or None)
     if sim >= 0.5:
         out.score += 2
         out.reasons.append("same wording")
@@ -659,65 +719,81 @@ class _Groups:
         return True
 
 
-def _candidates(block: list[Mention]) -> Iterator[tuple[int, int]]:
-    """Pairs worth scoring: all of a small block; in a large one, timed mentions within the
-    window of each other, and mentions with no time paired through a shared official, place,
-    forum or title word."""
+def _candidates(block: list[Mention], weight: Mapping[str, float]) -> Iterator[tuple[int, int]]:
+    """Pairs worth scoring: every pair of a small block; in a large one, timed mentions within
+    `NEAR` days of each other, and any two within the block's window that share a key (an
+    official, a city, a word of a title or forum, a quoted date, a rare word of the evidence;
+    only KEY_NEAR days for a key very many share). Mentions with no time at all are paired
+    through keys only."""
     n = len(block)
-    if n <= 48:
+    if n <= SMALL_BLOCK:
         for i in range(n):
             for j in range(i + 1, n):
                 yield i, j
         return
-    window = WINDOW[block[0].kind]
+    seen: set[tuple[int, int]] = set()
     timed = sorted((i for i in range(n) if block[i].anchor is not None),
                    key=lambda i: block[i].anchor or 0)  # fmt: skip
     for x, i in enumerate(timed):
         ti = block[i].anchor or 0
         for j in timed[x + 1 :]:
-            if (block[j].anchor or 0) - ti > window:
+            if (block[j].anchor or 0) - ti > NEAR:
                 break
-            yield (i, j) if i < j else (j, i)
-    untimed = [i for i in range(n) if block[i].anchor is None]
-    if not untimed:
-        return
+            pair = (i, j) if i < j else (j, i)
+            seen.add(pair)
+            yield pair
+    window = WINDOW[block[0].kind]
     index: dict[str, list[int]] = defaultdict(list)
     for i, m in enumerate(block):
-        for k in _index_keys(m):
+        for k in _index_keys(m, weight):
             index[k].append(i)
-    seen: set[tuple[int, int]] = set()
-    for i in untimed:
-        for k in _index_keys(block[i]):
-            posting = index[k]
-            if len(posting) > MAX_POSTING:
-                continue
-            for j in posting:
-                if j != i:
-                    pair = (i, j) if i < j else (j, i)
-                    if pair not in seen:
-                        seen.add(pair)
-                        yield pair
+    for posting in index.values():
+        if len(posting) < 2:
+            continue
+        # a key many mentions share (a minister's name) pairs only those close in time
+        span = window if len(posting) <= MAX_POSTING else KEY_NEAR
+        posting.sort(key=lambda i: (block[i].anchor is None, block[i].anchor or 0))
+        for x, i in enumerate(posting):
+            ti = block[i].anchor
+            if ti is None and len(posting) > MAX_POSTING:
+                break  # no time and a common key: too little to go on
+            for j in posting[x + 1 :]:
+                tj = block[j].anchor
+                if ti is not None and tj is not None and tj - ti > span:
+                    break
+                pair = (i, j) if i < j else (j, i)
+                if pair not in seen:
+                    seen.add(pair)
+                    yield pair
 
 
-def _index_keys(m: Mention) -> set[str]:
+def _index_keys(m: Mention, weight: Mapping[str, float]) -> set[str]:
     keys = {f"o:{s}" for s in m.officials}
     if m.city:
-        keys.add(f"c:{m.city}")
+        keys.add(f"c:{fold(m.city)}")
     for text in (m.forum, m.title):
         if text:
             keys.update(f"w:{w}" for w in words(text))
     keys.update(f"d:{d}" for d in m.quoted)
+    rare = sorted(m.words, key=lambda w: (-weight.get(w, 1.0), w))[:RARE_KEYS]
+    keys.update(f"r:{w}" for w in rare)
     return keys
 
 
 def group_block(
-    block: list[Mention], weight: Mapping[str, float]
+    block: list[Mention], weight: Mapping[str, float], summary: Summary | None = None
 ) -> list[tuple[list[Mention], list[str]]]:
-    """The events of one block: groups of mentions, each with the reasons it was merged."""
+    """The events of one block: groups of mentions, each with the reasons it was merged
+    (`summary`, when given, counts the pairs compared)."""
     groups = _Groups(block, weight)
     edges = []
-    for i, j in _candidates(block):
-        j_ = compare(block[i], block[j], weight)
+    for i, j in _candidates(block, weight):
+        a, b = block[i], block[j]
+        if a.article_id == b.article_id or _apart_in_time(a, b):
+            continue  # the common case in a large block, settled before the full comparison
+        j_ = compare(a, b, weight)
+        if summary is not None:
+            summary.pairs += 1
         groups._possible[(i, j)] = j_.possible
         if j_.possible and j_.score >= MERGE_SCORE:
             edges.append((-j_.score, i, j, j_.reasons))
@@ -869,7 +945,7 @@ def build_event(ms: list[Mention], reasons: list[str]) -> dict[str, Any]:
                 "status": m.status,
                 "date": _iso(m.date),
                 "published": _iso(m.published),
-                "evidence": m.evidence,
+                "evidence": json.loads(m.evidence),
             }
             for m in ms
         ],
@@ -973,10 +1049,12 @@ class Consolidator:
             if not block:
                 continue
             self.summary.blocks += 1
+            for m in block:
+                m.mass = sum(weight.get(w, 1.0) for w in m.words)
             if self.naive:
                 groups = [(block, ["same kind, parties and instrument (baseline)"])]
             else:
-                groups = group_block(block, weight)
+                groups = group_block(block, weight, self.summary)
             for ms, reasons in groups:
                 self.summary.events += 1
                 self.summary.merged_events += len(ms) > 1
