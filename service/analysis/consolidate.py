@@ -74,6 +74,8 @@ MAX_POSTING = 64
 KEY_NEAR = 60
 #: how many of its rarest evidence words index a mention
 RARE_KEYS = 3
+#: added to the count of mentions when weighing words by rarity (log(n / df))
+IDF_SMOOTHING = 20
 
 _STAGE = {"proposed": 0, "pending": 1, "signed": 2}  # "approved" may come before or after signing
 
@@ -126,6 +128,29 @@ def words(text: str) -> frozenset[str]:
         for w in _WORD.findall(fold(text))
         if len(w) > 2 and not w[0].isdigit() and w not in _STOP
     )
+
+
+# Words every title of an instrument or forum may hold, in the archives' languages: a title
+# is told from another by the rest ("… on cancer screening" against "… on laboratories").
+_GENERIC = """
+    memorandum understanding mou agreement agreements accord protocol treaty convention
+    cooperation collaboration field fields area areas sphere health healthcare medical medicine
+    medicines public sector plan action programme program executive joint bilateral between
+    countries country government governments ministry ministries republic kingdom state session
+    meeting assembly conference committee commission forum summit annual regular
+    protocole entente coopération domaine santé médecine programme exécutif gouvernement
+    acuerdo memorando entendimiento cooperación salud medicina gobierno
+    μνημόνιο συνεργασίας συνεργασία συμφωνία υγείας υγεία τομέα πρωτόκολλο
+    مذكرة تفاهم اتفاقية اتفاق تعاون مجال الصحة صحة الصحي الطبي برنامج بروتوكول
+"""
+
+
+_GENERIC_WORDS = words(_GENERIC)
+
+
+def title_words(text: str) -> frozenset[str]:
+    """The words that tell one title (or forum name) from another."""
+    return words(text) - _GENERIC_WORDS
 
 
 def numbers(text: str | None) -> frozenset[int]:
@@ -642,11 +667,14 @@ def compare(a: Mention, b: Mention, weight: Mapping[str, float] | None = None) -
             out.possible = False  # the 71st and the 72nd assembly; supplement 2 and 3
             out.reasons.append(f"differently numbered {what}s")
             return out
-        sim = _similarity(words(x), words(y), weight)
-        if sim >= 0.5:
+        tx, ty = title_words(x), title_words(y)
+        # the distinctive words decide; a title of generic words only ("MoU on cooperation in
+        # the field of health") counts when it is the same title, word for word
+        sim = _similarity(tx, ty, weight) if tx and ty else 0.0
+        if sim >= 0.5 or (not tx and not ty and _similarity(words(x), words(y), weight) >= 0.8):
             out.score += bonus
             out.reasons.append(f"same {what}")
-        elif sim < 0.15 and a.lang == b.lang:
+        elif tx and ty and sim < 0.15 and a.lang == b.lang:
             out.score -= malus
             out.reasons.append(f"different {what}s")
 
@@ -773,7 +801,7 @@ def _index_keys(m: Mention, weight: Mapping[str, float]) -> set[str]:
         keys.add(f"c:{fold(m.city)}")
     for text in (m.forum, m.title):
         if text:
-            keys.update(f"w:{w}" for w in words(text))
+            keys.update(f"w:{w}" for w in title_words(text))
     keys.update(f"d:{d}" for d in m.quoted)
     rare = sorted(m.words, key=lambda w: (-weight.get(w, 1.0), w))[:RARE_KEYS]
     keys.update(f"r:{w}" for w in rare)
@@ -819,7 +847,7 @@ def _iso(ordinal: float | None) -> str | None:
 def _first(ms: list[Mention]) -> Mention:
     """The mention reported first: by publication, else by its own date, else input order."""
     return min(ms, key=lambda m: (m.published is None, m.published or 0, m.anchor is None,
-                                  m.anchor or 0, m.order, m.item))  # fmt: skip
+                                  m.anchor or 0, m.article_id, m.item))  # fmt: skip
 
 
 @dataclass
@@ -863,7 +891,7 @@ def lifecycle(ms: list[Mention]) -> list[dict[str, Any]]:
             and signed is not None
             and signed.date is not None
             and s.date is not None
-            and s.date <= signed.date + DATE_SLACK
+            and abs(s.date - signed.date) <= DATE_SLACK
         ):
             # an approval dated like the signing restates the signing date: it came after
             later = s.reported is not None and s.reported > signed.date
@@ -1042,8 +1070,10 @@ class Consolidator:
 
     def events(self) -> Iterator[dict[str, Any]]:
         """The events, block by block, in a stable order."""
-        n = max(1, self.summary.mentions)
-        weight = {w: math.log((n + 1) / (c + 1)) + 0.1 for w, c in self.df.items() if c > 0}
+        # rarity over the whole input, smoothed so that a handful of records weighs words
+        # about evenly (the two mentions compared must not make their shared words common)
+        n = self.summary.mentions + IDF_SMOOTHING
+        weight = {w: math.log(n / (c + 1)) for w, c in self.df.items() if c > 0}
         for key in sorted(self.blocks, key=lambda k: (k[0], k[1], k[2] or "")):
             block = sorted(self.blocks[key], key=lambda m: (m.order, m.item))
             if not block:
