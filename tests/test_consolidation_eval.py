@@ -27,35 +27,86 @@ def write(folder: Path, name: str, rows: list[dict[str, Any]]) -> None:
 def gold_dir(tmp_path: Path) -> Path:
     """Three articles on one pair: a pact approved, then signed; a visit; an older pact that
     the texts do not clearly tell from the new one (ambiguous)."""
-    write(tmp_path, "events.jsonl", [
-        {"event_id": "pact", "kind": "agreement", "parties": ["ALB", "NOR"], "instrument": "mou",
-         "lifecycle": [{"status": "approved", "date": "2030-01-02", "article_id": "x"},
-                       {"status": "signed", "date": "2030-02-03", "article_id": "y"}],
-         "ambiguous_with": ["old-pact"]},
-        {"event_id": "visit", "kind": "meeting", "parties": ["ALB", "NOR"]},
-        {"event_id": "old-pact", "kind": "agreement", "parties": ["ALB", "NOR"],
-         "instrument": "mou", "lifecycle": [{"status": "signed", "date": None,
-                                             "article_id": "y"}]},
-    ])  # fmt: skip
-    write(tmp_path, "mentions.jsonl", [
-        {"article_id": "x", "events": [
-            {"event_id": "pact", "kind": "agreement", "status": "approved",
-             "evidence": "ministers endorsed the draft pact"}]},
-        {"article_id": "y", "events": [
-            {"event_id": "pact", "kind": "agreement", "status": "signed",
-             "evidence": "the pact was signed in the capital"},
-            {"event_id": "visit", "kind": "meeting", "evidence": "during the visit"},
-            {"event_id": "old-pact", "kind": "agreement", "status": "signed",
-             "evidence": "an earlier pact from years ago"}]},
-        {"article_id": "z", "events": [
-            {"event_id": "visit", "kind": "meeting", "evidence": "the visiting minister"}]},
-    ])  # fmt: skip
-    write(tmp_path, "articles.jsonl", [
-        {"id": "x", "text": "In January ministers endorsed the draft pact.", "published": None},
-        {"id": "y", "text": "During the visit the pact was signed in the capital; it follows an "
-                            "earlier pact from years ago.", "published": "2030-02-03"},
-        {"id": "z", "text": "The visiting minister left.", "published": "2030-02-04"},
-    ])  # fmt: skip
+    write(
+        tmp_path,
+        "events.jsonl",
+        [
+            {
+                "event_id": "pact",
+                "kind": "agreement",
+                "parties": ["ALB", "NOR"],
+                "instrument": "mou",
+                "lifecycle": [
+                    {"status": "approved", "date": "2030-01-02", "article_id": "x"},
+                    {"status": "signed", "date": "2030-02-03", "article_id": "y"},
+                ],
+                "ambiguous_with": ["old-pact"],
+            },
+            {"event_id": "visit", "kind": "meeting", "parties": ["ALB", "NOR"]},
+            {
+                "event_id": "old-pact",
+                "kind": "agreement",
+                "parties": ["ALB", "NOR"],
+                "instrument": "mou",
+                "lifecycle": [{"status": "signed", "date": None, "article_id": "y"}],
+            },
+        ],
+    )
+    write(
+        tmp_path,
+        "mentions.jsonl",
+        [
+            {
+                "article_id": "x",
+                "events": [
+                    {
+                        "event_id": "pact",
+                        "kind": "agreement",
+                        "status": "approved",
+                        "evidence": "ministers endorsed the draft pact",
+                    }
+                ],
+            },
+            {
+                "article_id": "y",
+                "events": [
+                    {
+                        "event_id": "pact",
+                        "kind": "agreement",
+                        "status": "signed",
+                        "evidence": "the pact was signed in the capital",
+                    },
+                    {"event_id": "visit", "kind": "meeting", "evidence": "during the visit"},
+                    {
+                        "event_id": "old-pact",
+                        "kind": "agreement",
+                        "status": "signed",
+                        "evidence": "an earlier pact from years ago",
+                    },
+                ],
+            },
+            {
+                "article_id": "z",
+                "events": [
+                    {"event_id": "visit", "kind": "meeting", "evidence": "the visiting minister"}
+                ],
+            },
+        ],
+    )
+    write(
+        tmp_path,
+        "articles.jsonl",
+        [
+            {"id": "x", "text": "In January ministers endorsed the draft pact.", "published": None},
+            {
+                "id": "y",
+                "text": "During the visit the pact was signed in the capital; it follows an "
+                "earlier pact from years ago.",
+                "published": "2030-02-03",
+            },
+            {"id": "z", "text": "The visiting minister left.", "published": "2030-02-04"},
+        ],
+    )
     return tmp_path
 
 
@@ -104,7 +155,7 @@ def test_mentions_align_by_evidence_among_items_of_one_kind(gold_dir: Path) -> N
             "agreement",
             [PACT_X, ("y", "agreements[1]", "signed", "the pact was signed")],
             lifecycle=LIFECYCLE,
-        ),  # fmt: skip
+        ),
     ]
     report = score_events(events, load_gold(gold_dir))
     assert report.pairs.tp == 1 and report.pairs.fp == 0
@@ -195,10 +246,11 @@ _MISSES = {
     "event_id",
     [
         pytest.param(e, marks=pytest.mark.xfail(strict=True, reason=_MISSES[e]))
-        if e in _MISSES else e
+        if e in _MISSES
+        else e
         for e, _ in _gold_events()
     ],
-)  # fmt: skip
+)
 def test_each_dev_event_reported_by_several_outlets_is_one_event(dev: Any, event_id: str) -> None:
     gold, events = dev
     articles = {m.article_id for m in gold.mentions if m.event_id == event_id}

@@ -266,6 +266,20 @@ def surname(name: str) -> str | None:
 # ---------------------------------------------------------------- mentions
 
 
+@dataclass(frozen=True, slots=True)
+class When:
+    """When a mention's stage happened, as one reading of its record has it."""
+
+    kind: str  # "exact" | "year" | "upper" | "near" | "none" (see `Mention.settle_time`)
+    lo: float = -math.inf
+    hi: float = math.inf
+    at: int | None = None  # one day to sort by
+    doubtful: bool = False  # the evidence quotes an earlier date: another reading exists
+
+
+NO_TIME = When("none")
+
+
 @dataclass(slots=True, eq=False)
 class Mention:
     """One meeting or agreement as one article reports it, reduced to what sameness needs."""
@@ -291,42 +305,67 @@ class Mention:
     evidence: str = "[]"  # the evidence spans as JSON: a large archive holds many
     order: int = 0  # input order, for determinism
     mass: float = 0.0  # summed rarity of its words (set per run, for `_similarity`)
-    # derived: when the reported stage happened, as far as the record says
-    lo: float = -math.inf
-    hi: float = math.inf
-    when: str = "none"  # "exact" (a date) | "year" (years quoted) | "upper" (published) | "none"
+    near: int | None = None  # the latest day the record names, when it has no publication date
+    times: tuple[When, ...] = (NO_TIME,)  # readings of its time, the likeliest first
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.article_id, self.item)
+    def when(self) -> str:
+        return self.times[0].kind
+
+    @property
+    def lo(self) -> float:
+        return self.times[0].lo
+
+    @property
+    def hi(self) -> float:
+        return self.times[0].hi
 
     @property
     def anchor(self) -> int | None:
-        """One day to sort by: the date, else the middle of the quoted years, else publication."""
-        if self.when in ("exact", "year"):
-            return int((self.lo + self.hi) // 2)
-        return self.published
+        """One day to sort by: the date, else the publication, else the record's latest day."""
+        return self.times[0].at
 
     def settle_time(self) -> None:
-        """Fix lo/hi/when from the date, the quoted dates and years, and the publication."""
+        """Read when the mention's stage happened.
+
+        - "exact": the item's own date, or the one date its evidence quotes near publication;
+        - "upper": undated, but the article was published then: it happened before, likely
+          just before (news reports what just happened);
+        - "year"/"exact" from dates or years the evidence quotes well before publication: a
+          second reading ("renews the agreement first signed on 25 April 2018"), kept beside
+          the first, since the evidence may be about the old event or merely cite it;
+        - "near": no publication date, but the record dates something else: a hint only;
+        - "none": nothing to go on.
+        """
         pub = self.published
         if self.date is not None:
-            self.lo, self.hi, self.when = self.date, self.date_end or self.date, "exact"
+            end = self.date_end or self.date
+            self.times = (When("exact", self.date, end, self.date),)
             return
-        past = [d for d in self.quoted if pub is None or d <= pub + DATE_SLACK]
-        if len(past) == 1:  # the evidence quotes the day it speaks of
-            self.lo = self.hi = past[0]
-            self.when = "exact"
+        alt = None
+        past = sorted(d for d in self.quoted if pub is None or d <= pub + DATE_SLACK)
+        recent = [d for d in past if pub is not None and d >= pub - 3]
+        if len(recent) == 1:  # the evidence gives the day, days before publication
+            self.times = (When("exact", recent[0], recent[0], recent[0]),)
             return
-        years = [y for y in self.years if pub is None or dt.date(y, 1, 1).toordinal() <= pub]
-        if years and (pub is None or max(years) < dt.date.fromordinal(pub).year):
-            # a report that dates its subject to an earlier year speaks of an older event
-            self.lo = dt.date(min(years), 1, 1).toordinal()
-            self.hi = dt.date(max(years), 12, 31).toordinal()
-            self.when = "year"
-            return
+        if len(past) == 1:
+            alt = When("exact", past[0], past[0], past[0])
+        else:
+            years = [y for y in self.years if pub is None or dt.date(y, 1, 1).toordinal() <= pub]
+            if years and (pub is None or max(years) < dt.date.fromordinal(pub).year):
+                lo = dt.date(min(years), 1, 1).toordinal()
+                hi = dt.date(max(years), 12, 31).toordinal()
+                alt = When("year", lo, hi, (lo + hi) // 2)
+        doubt = alt is not None
         if pub is not None:
-            self.hi, self.when = pub + DATE_SLACK, "upper"
+            first = When("upper", -math.inf, pub + DATE_SLACK, pub, doubtful=doubt)
+        elif self.near is not None:
+            first = When("near", at=self.near, doubtful=doubt)
+        elif alt is not None:
+            first, alt = alt, None  # nothing else dates it
+        else:
+            first = NO_TIME
+        self.times = (first,) if alt is None else (first, alt)
 
 
 def _ordinal(value: Any) -> int | None:
@@ -424,6 +463,13 @@ def mentions_of(
                 title=title, officials=names,
             )
         )  # fmt: skip
+    if pub is None:
+        named_days = [d for m in out for d in _days(m)]
+        if named_days:
+            for m in out:
+                if m.date is None:
+                    m.near = max(named_days)
+                    m.settle_time()
     return out
 
 
@@ -494,47 +540,63 @@ def _similarity(
     return both / union if union > 0 else 0.0
 
 
-def _gap(a: Mention, b: Mention) -> float:
-    """Days between the two mentions' time intervals (0 when they overlap)."""
+def _gap(a: When | Mention, b: When | Mention) -> float:
+    """Days between two time intervals (0 when they overlap)."""
     return max(0.0, max(a.lo, b.lo) - min(a.hi, b.hi))
 
 
 def _same_stage_time(a: Mention, b: Mention, out: Judgement) -> None:
-    """Time evidence for two reports of one stage (a meeting, or one status of an agreement)."""
-    kinds = {a.when, b.when}
+    """Time evidence for two reports of one stage (a meeting, or one status of an agreement):
+    the best pairing of the two mentions' readings of time; apart only when none can meet."""
+    best: Judgement | None = None
+    for x in a.times:
+        for y in b.times:
+            j = Judgement(True)
+            _pair_time(x, y, j)
+            if best is None or (j.possible, j.score) > (best.possible, best.score):
+                best = j
+    assert best is not None
+    out.possible = best.possible
+    out.score += best.score
+    out.reasons.extend(best.reasons)
+
+
+def _pair_time(a: When, b: When, out: Judgement) -> None:
+    kinds = {a.kind, b.kind}
     if "none" in kinds:
         return  # nothing to go on; other evidence must decide
-    if a.when == "exact" and b.when == "exact":
+    if "near" in kinds:
+        if abs((a.at or 0) - (b.at or 0)) <= 3:
+            out.score += 1  # weaker than a publication date: it only bounds it from below
+            out.reasons.append("near the dates its record gives")
+        return
+    if kinds == {"exact"}:
         gap = _gap(a, b)
         if gap > DATE_SLACK:
             out.possible = False
             out.reasons.append(f"dates {int(gap)} days apart")
-        elif gap == 0 and a.lo == b.lo:
-            out.score += 3
-            out.reasons.append("same date")
         else:
             out.score += 3
-            out.reasons.append(f"dates within {DATE_SLACK} day")
+            out.reasons.append("same date" if a.lo == b.lo else f"dates within {DATE_SLACK} day")
         return
     if kinds == {"upper"}:
-        gap = abs((a.published or 0) - (b.published or 0))
+        gap = abs((a.at or 0) - (b.at or 0))
         if gap > REPORT_WINDOW:
             out.possible = False
             out.reasons.append(f"reported {gap} days apart")
         else:
-            _recency(gap, out)
+            _recency(gap, out, a.doubtful or b.doubtful)
         return
     if _gap(a, b) > 0:  # a date after the other report was published, or outside its years
         out.possible = False
         out.reasons.append("dates do not fit")
         return
     if "year" in kinds and "exact" not in kinds:
-        other = b if a.when == "year" else a
-        mid = (a.lo + a.hi) / 2 if a.when == "year" else (b.lo + b.hi) / 2
-        if other.when == "upper" and (other.published or 0) - mid > REPORT_WINDOW:
+        other, year = (b, a) if a.kind == "year" else (a, b)
+        if other.kind == "upper" and (other.at or 0) - (year.at or 0) > REPORT_WINDOW:
             out.score -= 2  # a recent report against one dated to an older year
             out.reasons.append("reported long after that year")
-        elif other.when == "year":
+        elif other.kind == "year":
             out.score += 0.5
             out.reasons.append("same year")
         return
@@ -542,43 +604,45 @@ def _same_stage_time(a: Mention, b: Mention, out: Judgement) -> None:
         out.score += 0.5
         out.reasons.append("date within the year quoted")
         return
-    exact, upper = (a, b) if a.when == "exact" else (b, a)
-    gap = (upper.published or 0) - exact.hi
+    exact, upper = (a, b) if a.kind == "exact" else (b, a)
+    gap = (upper.at or 0) - exact.hi
     if gap > REPORT_WINDOW:
         out.possible = False
         out.reasons.append(f"reported {int(gap)} days after")
     else:
-        _recency(max(0.0, gap), out)
+        _recency(max(0.0, gap), out, upper.doubtful)
 
 
 def _apart_in_time(a: Mention, b: Mention) -> bool:
     """A quick test for the commonest incompatibility: two reports of one stage whose times
     cannot meet (as `_same_stage_time` would find)."""
-    if a.kind == "agreement" and a.status != b.status:
+    if (a.kind == "agreement" and a.status != b.status) or len(a.times) + len(b.times) > 2:
         return False
-    wa, wb = a.when, b.when
+    x, y = a.times[0], b.times[0]
+    wa, wb = x.kind, y.kind
     if wa == "exact" and wb == "exact":
-        return _gap(a, b) > DATE_SLACK
+        return _gap(x, y) > DATE_SLACK
     if wa == "upper" and wb == "upper":
-        return abs((a.published or 0) - (b.published or 0)) > REPORT_WINDOW
-    if wa == "none" or wb == "none":
+        return abs((x.at or 0) - (y.at or 0)) > REPORT_WINDOW
+    if wa in ("none", "near") or wb in ("none", "near"):
         return False
-    if _gap(a, b) > 0:
+    if _gap(x, y) > 0:
         return True
     if wa == "exact" and wb == "upper":
-        return (b.published or 0) - a.hi > REPORT_WINDOW
+        return (y.at or 0) - x.hi > REPORT_WINDOW
     if wb == "exact" and wa == "upper":
-        return (a.published or 0) - b.hi > REPORT_WINDOW
+        return (x.at or 0) - y.hi > REPORT_WINDOW
     return False
 
 
-def _recency(gap: float, out: Judgement) -> None:
-    """News reports what just happened: two reports days apart likely speak of one event."""
+def _recency(gap: float, out: Judgement, doubtful: bool = False) -> None:
+    """News reports what just happened: two reports days apart likely speak of one event
+    (half as likely when one's evidence dates itself earlier)."""
     if gap <= 3:
-        out.score += 2
+        out.score += 1 if doubtful else 2
         out.reasons.append("reported within 3 days")
     elif gap <= 10:
-        out.score += 1
+        out.score += 0.5 if doubtful else 1
         out.reasons.append("reported within 10 days")
     elif gap > 45:
         out.score -= 1.5
@@ -589,8 +653,7 @@ def _days(m: Mention) -> set[int]:
     out = set(m.quoted)
     if m.date is not None:
         out.add(m.date)
-    if m.when == "exact":
-        out.add(int(m.lo))
+    out.update(int(t.lo) for t in m.times if t.kind == "exact")
     return out
 
 
@@ -616,12 +679,18 @@ def _lifecycle_time(a: Mention, b: Mention, out: Judgement) -> None:
             out.reasons.append(f"{early.status} after {late.status}")
             return
     ta, tb = a.anchor, b.anchor
-    if ta is not None and tb is not None:
-        if abs(ta - tb) > LIFECYCLE_WINDOW:
-            out.possible = False
-            out.reasons.append(f"stages {abs(ta - tb)} days apart")
-        elif abs(ta - tb) <= 60:
-            out.score += 0.5
+    if ta is None or tb is None:
+        return
+    gap, hint = abs(ta - tb), "near" in (a.when, b.when)
+    if gap > LIFECYCLE_WINDOW and not hint:
+        out.possible = False
+        out.reasons.append(f"stages {gap} days apart")
+    elif gap <= 3:
+        # e.g. an approval giving the signing date and a report of the signing that day
+        out.score += 1 if hint else 2
+        out.reasons.append("reported within 3 days")
+    elif gap <= 60:
+        out.score += 0.5
 
 
 def _both(x: Any, y: Any) -> bool:
@@ -808,24 +877,80 @@ def _index_keys(m: Mention, weight: Mapping[str, float]) -> set[str]:
     return keys
 
 
+_Edge = tuple[float, int, int, list[str]]  # (score, i, j, reasons)
+
+
+def _assignment(edges: list[_Edge]) -> list[_Edge]:
+    """The edges between two articles' mentions that pair each mention at most once with the
+    highest total score: two articles that both report two agreements pair them off as a whole
+    (a date both share must not pair the wrong two just because it is scored first)."""
+    left = sorted({e[1] for e in edges})
+    right = sorted({e[2] for e in edges})
+    if len(left) > len(right):
+        edges = [(s, j, i, r) for s, i, j, r in edges]
+        left, right = right, left
+    if len(right) > 12:  # rare; the greedy pairing is good enough there
+        taken: set[int] = set()
+        out = []
+        for e in sorted(edges, key=lambda e: (-e[0], e[1], e[2])):
+            if e[1] not in taken and e[2] not in taken:
+                taken.update((e[1], e[2]))
+                out.append(e)
+        return out
+    col = {j: n for n, j in enumerate(right)}
+    by_row: dict[int, list[_Edge]] = defaultdict(list)
+    for e in edges:
+        by_row[e[1]].append(e)
+    # best[mask] = (total, chosen edges) over the rows seen so far, right side used = mask
+    best: dict[int, tuple[float, tuple[_Edge, ...]]] = {0: (0.0, ())}
+    for i in left:
+        nxt = dict(best)
+        for mask, (total, chosen) in best.items():
+            for e in by_row[i]:
+                bit = 1 << col[e[2]]
+                if mask & bit:
+                    continue
+                cand = (total + e[0], (*chosen, e))
+                if cand[0] > nxt.get(mask | bit, (-1.0, ()))[0]:
+                    nxt[mask | bit] = cand
+        best = nxt
+    chosen = max(best.values(), key=lambda v: (v[0], -len(v[1])))[1]
+    return list(chosen)
+
+
 def group_block(
     block: list[Mention], weight: Mapping[str, float], summary: Summary | None = None
 ) -> list[tuple[list[Mention], list[str]]]:
     """The events of one block: groups of mentions, each with the reasons it was merged
-    (`summary`, when given, counts the pairs compared)."""
+    (`summary`, when given, counts the pairs compared).
+
+    Pairs scoring above zero are first paired off article against article (each mention with
+    at most one of the other article's, best total first); of those, the pairs scoring at
+    least MERGE_SCORE are merged best first, never across an incompatible pair."""
     groups = _Groups(block, weight)
-    edges = []
+    by_articles: dict[tuple[str, str], list[_Edge]] = defaultdict(list)
     for i, j in _candidates(block, weight):
         a, b = block[i], block[j]
         if a.article_id == b.article_id or _apart_in_time(a, b):
             continue  # the common case in a large block, settled before the full comparison
-        j_ = compare(a, b, weight)
+        judged = compare(a, b, weight)
         if summary is not None:
             summary.pairs += 1
-        groups._possible[(i, j)] = j_.possible
-        if j_.possible and j_.score >= MERGE_SCORE:
-            edges.append((-j_.score, i, j, j_.reasons))
-    edges.sort(key=lambda e: (e[0], e[1], e[2]))
+        groups._possible[(i, j)] = judged.possible
+        if judged.possible and judged.score > 0:
+            if a.article_id < b.article_id:
+                by_articles[(a.article_id, b.article_id)].append(
+                    (judged.score, i, j, judged.reasons)
+                )
+            else:
+                by_articles[(b.article_id, a.article_id)].append(
+                    (judged.score, j, i, judged.reasons)
+                )
+    edges = []
+    for found in by_articles.values():
+        paired = found if len(found) == 1 else _assignment(found)
+        edges.extend(e for e in paired if e[0] >= MERGE_SCORE)
+    edges.sort(key=lambda e: (-e[0], min(e[1], e[2]), max(e[1], e[2])))
     for _, i, j, reasons in edges:
         groups.merge(i, j, reasons)
     out = []
@@ -866,8 +991,9 @@ class _Step:
 
 
 def lifecycle(ms: list[Mention]) -> list[dict[str, Any]]:
-    """The statuses an agreement went through, in time order, each with its date (when the
-    records give one) and the first article that reports it."""
+    """The statuses an agreement went through, in time order, each with its date (the date
+    the records give it, else the day it was first reported, else null) and the first article
+    that reports it. An approval that gives the signing date comes after the signing."""
     by_status: dict[str, list[Mention]] = defaultdict(list)
     for m in ms:
         by_status[m.status or "signed"].append(m)
@@ -886,14 +1012,13 @@ def lifecycle(ms: list[Mention]) -> list[dict[str, Any]]:
         )
     signed = next((s for s in steps if s.status == "signed"), None)
     for s in steps:
-        if (
-            s.status == "approved"
-            and signed is not None
-            and signed.date is not None
-            and s.date is not None
-            and abs(s.date - signed.date) <= DATE_SLACK
+        if s.status != "approved" or signed is None or signed.date is None:
+            continue
+        named = {d for m in by_status["approved"] for d in _days(m)}
+        if (s.date is None or abs(s.date - signed.date) <= DATE_SLACK) and _days_meet(
+            named, {signed.date}
         ):
-            # an approval dated like the signing restates the signing date: it came after
+            # an approval that gives the signing date is an approval after the fact
             later = s.reported is not None and s.reported > signed.date
             s.date = s.reported if later else signed.date
             s.rank = 3
@@ -905,7 +1030,8 @@ def lifecycle(ms: list[Mention]) -> list[dict[str, Any]]:
     out = []
     for s in timed:
         restated = s.rank == 3 and signed is not None and s.date == signed.date
-        date = None if restated else s.date
+        # the stage's own date, else the day it was first reported
+        date = s.reported if restated or s.date is None else s.date
         out.append({"status": s.status, "date": _iso(date), "article_id": s.article_id})
     return out
 
@@ -940,12 +1066,9 @@ def build_event(ms: list[Mention], reasons: list[str]) -> dict[str, Any]:
     else:
         steps, status = [], None
         date = _iso(_mode(m.date for m in ms))
-    city = _mode(m.city for m in ms)
     country = _mode(m.country for m in ms)
-    location = None
-    if city or country:
-        named = next((m for m in ms if m.city == city and m.country == country), None)
-        location = {"city": city if named is None else city, "country": country}
+    city = _mode(m.city for m in ms if m.country in (country, None))
+    location = {"city": city, "country": country} if city or country else None
     because = list(dict.fromkeys(reasons))
     if len(ms) > 1:
         lead = [f"same parties {'+'.join(parties)}"]
