@@ -497,26 +497,27 @@ def eval_consolidation(
         gs = ce.load_gold(gold)
         runs: dict[str, list[dict]] = {}
         if events is not None:
-            runs[events.name] = [obj for _, obj in c.iter_jsonl(events, "events")]
+            source = str(events)
+            runs["events"] = [obj for _, obj in c.iter_jsonl(events, "events")]
         else:
             if records is not None:
-                lines = [obj for _, obj in c.iter_jsonl(records)]
-                source = records.name
+                lines, source = [obj for _, obj in c.iter_jsonl(records)], str(records)
             else:
-                lines, source = ce.records_from_gold(gs), "gold mentions"
-            runs[f"consolidate ({source})"] = c.consolidate(lines, published=gs.published)
-            runs[f"baseline ({source})"] = c.consolidate(lines, published=gs.published, naive=True)
+                lines, source = ce.records_from_gold(gs), "records built from the gold mentions"
+            runs["consolidate"] = c.consolidate(lines, published=gs.published)
+            runs["baseline"] = c.consolidate(lines, published=gs.published, naive=True)
         reports = {name: ce.score_events(evs, gs) for name, evs in runs.items()}
     except HealthcoopError as exc:
         raise _fail(exc) from None
     if as_json:
-        typer.echo(json.dumps({k: r.to_dict() for k, r in reports.items()}, indent=2))
+        out = {"source": source, **{k: r.to_dict() for k, r in reports.items()}}
+        typer.echo(json.dumps(out, indent=2))
         raise typer.Exit(EXIT_OK)
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    table = Table(title=f"consolidation against {gold}")
+    console = Console(width=max(Console().width, 110))
+    table = Table(title=f"{source}, scored against {gold}")
     for name in ("run", "events", "mentions found", "TP", "FP", "FN", "P", "R", "F1",
                  "lifecycles"):  # fmt: skip
         table.add_column(name, justify="left" if name == "run" else "right")

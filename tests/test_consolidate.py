@@ -633,3 +633,48 @@ def test_a_line_that_is_not_a_result_is_an_input_error(tmp_path: Path, bad: str)
     results.write_text(bad + "\n")
     result = CliRunner().invoke(app, ["consolidate", str(results), "-o", str(tmp_path / "e")])
     assert result.exit_code == 2 and "r.jsonl:1" in result.output
+
+
+# ---------------------------------------------------------------- languages
+
+
+def test_reports_in_two_languages_merge_on_dates_and_titles_do_not_count_against() -> None:
+    day = "2030-03-15"
+    events = consolidate(
+        [
+            line(
+                "en",
+                agreements=[
+                    agreement(
+                        "The two ministers signed a memorandum on blood transfusion services.",
+                        date=day,
+                        title="Memorandum on blood transfusion services",
+                    )
+                ],
+            ),
+            line(
+                "fr",
+                agreements=[
+                    agreement(
+                        "Les deux ministres ont signé un protocole d'accord sur la transfusion.",
+                        date=day,
+                        title="Protocole d'accord sur les services de transfusion sanguine",
+                    )
+                ],
+            ),
+        ]
+    )
+    assert len(events) == 1
+
+
+def test_an_arabic_report_quoting_the_date_in_arabic_digits_joins_the_dated_one() -> None:
+    events = consolidate(
+        [
+            line("en", meetings=[meeting("The ministers met in the capital.", date="2030-06-08")]),
+            line("ar", meetings=[meeting("التقى الوزيران في ٨ يونيو ٢٠٣٠ في العاصمة")]),
+            line("el", meetings=[meeting("Οι υπουργοί συναντήθηκαν στις 9 Ιουνίου 2030.")]),
+            line("late", meetings=[meeting("التقى الوزيران في ٢٠ يونيو ٢٠٣٠")]),
+        ]
+    )
+    assert together(events, "en/meetings[0]", "ar/meetings[0]", "el/meetings[0]")
+    assert apart(events, "en/meetings[0]", "late/meetings[0]")

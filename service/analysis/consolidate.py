@@ -84,7 +84,11 @@ _STAGE = {"proposed": 0, "pending": 1, "signed": 2}  # "approved" may come befor
 
 
 _COMBINING = re.compile(r"[\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0670\u0640]")
-_ARABIC = str.maketrans({"ة": "ه", "ى": "ي"})
+_ARABIC = str.maketrans(
+    {"ة": "ه", "ى": "ي"}
+    | {chr(0x660 + n): str(n) for n in range(10)}  # Arabic-Indic digits
+    | {chr(0x6F0 + n): str(n) for n in range(10)}  # Eastern Arabic-Indic digits
+)
 _WORD = re.compile(r"\w+")
 _DIGITS = re.compile(r"\d+")
 _YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20\d\d)(?!\d)")
@@ -109,7 +113,8 @@ _STOP = frozenset(
 
 
 def fold(text: str) -> str:
-    """Case, accents and Arabic vowel marks folded; C-speed, for large archives."""
+    """Case, accents and Arabic vowel marks folded, digits made ASCII; C-speed, for large
+    archives."""
     return _COMBINING.sub("", unicodedata.normalize("NFKD", text)).casefold().translate(_ARABIC)
 
 
@@ -239,9 +244,9 @@ def _date(year: int, month: int, day: int) -> int | None:
 def quoted_dates(text: str) -> tuple[frozenset[int], frozenset[int]]:
     """The full dates (as ordinals) and the years a text quotes, in the common written forms of
     English, French, Spanish, Portuguese, German, Italian, Greek and Arabic."""
-    if not _YEAR.search(text):
-        return frozenset(), frozenset()
     t = fold(text)
+    if not _YEAR.search(t):
+        return frozenset(), frozenset()
     days: set[int | None] = set()
     for d, m, y in _DAY_MONTH_YEAR.findall(t):
         days.add(_date(int(y), _MONTHS[m], int(d)))
@@ -344,7 +349,8 @@ class Mention:
             return
         alt = None
         past = sorted(d for d in self.quoted if pub is None or d <= pub + DATE_SLACK)
-        recent = [d for d in past if pub is not None and d >= pub - 3]
+        last = pub if pub is not None else self.near  # the record's own time, if any
+        recent = [d for d in past if last is not None and last - 3 <= d <= last + DATE_SLACK]
         if len(recent) == 1:  # the evidence gives the day, days before publication
             self.times = (When("exact", recent[0], recent[0], recent[0]),)
             return
@@ -756,12 +762,9 @@ def compare(a: Mention, b: Mention, weight: Mapping[str, float] | None = None) -
             out.reasons.append("same officials" if a.kind == "meeting" else "same signatories")
 
     sim = _similarity(a.words, b.words, weight, a.mass or None, b.mass or None)
-    if sim >= 0.5:
-        out.score += 2
-        out.reasons.append("same wording")
-    elif sim >= 0.3:
-        out.score += 1
-        out.reasons.append("similar wording")
+    if sim >= 0.2:  # graded, so that among several candidates the closest wording wins
+        out.score += min(2.5, 4 * sim)
+        out.reasons.append("same wording" if sim >= 0.5 else "similar wording")
 
     dated = any(r.startswith(("same date", "dates within")) for r in out.reasons)
     if not dated and _days_meet(a.quoted, _days(b)) | _days_meet(_days(a), b.quoted):
