@@ -678,3 +678,11 @@ def test_an_arabic_report_quoting_the_date_in_arabic_digits_joins_the_dated_one(
     )
     assert together(events, "en/meetings[0]", "ar/meetings[0]", "el/meetings[0]")
     assert apart(events, "en/meetings[0]", "late/meetings[0]")
+
+
+def test_an_article_written_twice_by_a_retried_run_counts_once_the_later_line_winning() -> None:
+    first = line("a", meetings=[meeting("Talks.", date="2030-01-01")])
+    again = line("a", meetings=[meeting("Talks, as reported again.", date="2030-01-01")])
+    (event,) = consolidate([first, again])
+    assert event["mentions"][0]["evidence"][0]["text"] == "Talks, as reported again."
+    assert consolidate([first, line("a", relevant=False)]) == []

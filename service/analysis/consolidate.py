@@ -153,11 +153,13 @@ _GENERIC = """
 _GENERIC_WORDS = words(_GENERIC)
 
 
+@lru_cache(maxsize=65536)  # a title is compared with every candidate of its mention
 def title_words(text: str) -> frozenset[str]:
     """The words that tell one title (or forum name) from another."""
     return words(text) - _GENERIC_WORDS
 
 
+@lru_cache(maxsize=65536)
 def numbers(text: str | None) -> frozenset[int]:
     """The numbers a title or forum holds: "71st" → 71, "2019-2021" → 2019, 2021."""
     if not text:
@@ -387,7 +389,8 @@ def _ordinal(value: Any) -> int | None:
         return None
 
 
-def _party_codes(codes: Iterable[Any], names: Mapping[str, str]) -> tuple[str, ...]:
+def _party_codes(codes: Iterable[Any]) -> tuple[str, ...]:
+    """A sorted party set; a party without a code ("?Name") is compared by its folded name."""
     out = set()
     for c in codes:
         if isinstance(c, str) and c:
@@ -400,6 +403,8 @@ _PARTY_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 def _interned(parties: tuple[str, ...]) -> tuple[str, ...]:
     """One tuple per party set, shared by all its mentions (memory, in a large archive)."""
+    if len(_PARTY_SETS) > 1_000_000:  # a bound, for a long-lived process
+        _PARTY_SETS.clear()
     return _PARTY_SETS.setdefault(parties, parties)
 
 
@@ -420,17 +425,15 @@ def mentions_of(
     article_id = sys.intern(str(record.get("article_id") or ""))
     pub = _ordinal(published)
     officials = [o for o in record.get("officials") or () if isinstance(o, Mapping)]
-    named = {str(p.get("code")): str(p.get("name")) for p in record.get("parties") or ()
-             if isinstance(p, Mapping)}  # fmt: skip
     out: list[Mention] = []
     meetings = [m for m in record.get("meetings") or () if isinstance(m, Mapping)]
     for i, m in enumerate(meetings):
-        parties = _party_codes(m.get("parties") or (), named)
+        parties = _party_codes(m.get("parties") or ())
         evidence = _spans(m.get("evidence"))
         said = " ".join(s["text"] for s in evidence)
         names = [n for n in m.get("officials") or () if isinstance(n, str)]
         if not names:  # the record's officials of these parties, when it has one such meeting
-            same = [x for x in meetings if _party_codes(x.get("parties") or (), named) == parties]
+            same = [x for x in meetings if _party_codes(x.get("parties") or ()) == parties]
             if len(same) == 1:
                 names = [str(o.get("name")) for o in officials if o.get("party") in parties]
         date = m.get("date") if isinstance(m.get("date"), Mapping) else None
@@ -463,7 +466,7 @@ def mentions_of(
         out.append(
             _mention(
                 article_id, f"agreements[{i}]", "agreement",
-                _party_codes(a.get("parties") or (), named), evidence, said,
+                _party_codes(a.get("parties") or ()), evidence, said,
                 published=pub, order=order, instrument=str(a.get("instrument") or "other"),
                 status=str(a.get("status") or "signed"), date=_ordinal(a.get("date")),
                 title=title, officials=names,
@@ -1162,35 +1165,44 @@ class Consolidator:
         )
         self.df: Counter[str] = Counter()
         self.summary = Summary()
-        self._seen: dict[str, int] = {}
+        self._kept: dict[str, tuple[bool, set[tuple[str, tuple[str, ...], str | None]]]] = {}
 
     def add(self, raw: Any, where: str = "record") -> None:
+        """Take one bulk-runner line, ArticleExtraction dict or model."""
         record, published = _record_of(raw, where)
         self.summary.records += 1
         if record is None:
-            self.summary.skipped_errors += 1
+            self.summary.skipped_errors += 1  # an error line; an ok line for it may follow
             return
+        article_id = sys.intern(str(record.get("article_id") or ""))
+        if article_id in self._kept:  # a retried run wrote it twice: the later line wins
+            self._drop(article_id)
         if not record.get("relevant"):
             self.summary.skipped_irrelevant += 1
+            self._kept[article_id] = (False, set())
             return
-        article_id = str(record.get("article_id") or "")
-        if article_id in self._seen:  # a retried run: the later line wins
-            self._drop(article_id)
         self.summary.relevant += 1
+        keys = set()
         pub = self.published.get(article_id, published)
-        order = self.summary.records
-        self._seen[article_id] = order
-        for m in mentions_of(record, published=pub, order=order):
-            self.blocks[(m.kind, m.parties, m.instrument)].append(m)
+        for m in mentions_of(record, published=pub, order=self.summary.records):
+            key = (m.kind, m.parties, m.instrument)
+            self.blocks[key].append(m)
+            keys.add(key)
             self.df.update(m.words)
             self.summary.mentions += 1
+        self._kept[article_id] = (True, keys)
 
     def _drop(self, article_id: str) -> None:
+        relevant, keys = self._kept.pop(article_id)
+        if not relevant:
+            self.summary.skipped_irrelevant -= 1
+            return
         self.summary.relevant -= 1
-        for block in self.blocks.values():
+        for key in keys:
+            block = self.blocks[key]
             gone = [m for m in block if m.article_id == article_id]
+            self.blocks[key] = [m for m in block if m.article_id != article_id]
             for m in gone:
-                block.remove(m)
                 self.df.subtract(m.words)
                 self.summary.mentions -= 1
 
