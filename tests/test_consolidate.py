@@ -686,3 +686,23 @@ def test_an_article_written_twice_by_a_retried_run_counts_once_the_later_line_wi
     (event,) = consolidate([first, again])
     assert event["mentions"][0]["evidence"][0]["text"] == "Talks, as reported again."
     assert consolidate([first, line("a", relevant=False)]) == []
+
+
+def test_a_stale_pending_report_the_day_after_a_signing_does_not_end_the_lifecycle() -> None:
+    events = consolidate(
+        [
+            line(
+                "a",
+                agreements=[agreement("The health memorandum was signed.")],
+                published="2030-06-08",
+            ),
+            line(
+                "b",
+                agreements=[agreement("The health memorandum is to be signed.", status="pending")],
+                published="2030-06-09",
+            ),
+        ]
+    )
+    (event,) = events
+    assert [s["status"] for s in event["lifecycle"]] == ["pending", "signed"]
+    assert event["status"] == "signed"

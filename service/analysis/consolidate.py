@@ -16,7 +16,7 @@ across them is incompatible. Every merge keeps its reasons (`because`).
 
 Features are language-neutral: codes, ISO dates, numbers, names, and word overlap weighted by
 rarity (which is zero across languages, so it can only help, never hurt). See the README,
-section "Consolidation", for the rules in prose.
+section "One story across outlets", for the rules in prose.
 """
 
 from __future__ import annotations
@@ -727,12 +727,15 @@ def compare(a: Mention, b: Mention, weight: Mapping[str, float] | None = None) -
             out.possible = False
             out.reasons.append("different countries")
             return out
-        if _both(a.city, b.city) and fuzz.ratio(fold(a.city), fold(b.city)) >= 85:
+        if not _both(a.city, b.city):
+            out.score += 0.5
+            out.reasons.append("same country")
+        elif fuzz.ratio(fold(a.city), fold(b.city)) >= 85:
             out.score += 1
             out.reasons.append("same city")
         else:
-            out.score += 0.5
-            out.reasons.append("same country")
+            out.score -= 1
+            out.reasons.append("different cities")
 
     for what, x, y, bonus, malus in (
         ("forum", a.forum, b.forum, 1.5, 2.0),
@@ -1029,6 +1032,13 @@ def lifecycle(ms: list[Mention]) -> list[dict[str, Any]]:
             s.date = s.reported if later else signed.date
             s.rank = 3
     timed = sorted((s for s in steps if s.time != math.inf), key=lambda s: (s.time, s.rank))
+    # stages reported within a week of each other go by rank: a report of "pending" the day
+    # after another of "signed" is a stale report, not a step back
+    for _ in range(len(timed)):
+        for n in range(len(timed) - 1):
+            x, y = timed[n], timed[n + 1]
+            if y.time - x.time <= 7 and y.rank < x.rank:
+                timed[n], timed[n + 1] = y, x
     for s in sorted((s for s in steps if s.time == math.inf), key=lambda s: s.rank):
         # a stage with no time goes where its rank puts it among the timed ones
         at = next((n for n, t in enumerate(timed) if t.rank > s.rank), len(timed))
