@@ -526,6 +526,7 @@ class Judgement:
     possible: bool
     score: float = 0.0
     reasons: list[str] = field(default_factory=list)
+    timeless: bool = False  # nothing tells when one of the two happened
 
 
 def _similarity(
@@ -568,12 +569,17 @@ def _same_stage_time(a: Mention, b: Mention, out: Judgement) -> None:
     out.possible = best.possible
     out.score += best.score
     out.reasons.extend(best.reasons)
+    out.timeless = best.timeless
 
 
 def _pair_time(a: When, b: When, out: Judgement) -> None:
     kinds = {a.kind, b.kind}
     if "none" in kinds:
-        return  # nothing to go on; other evidence must decide
+        # nothing to go on, and the same ministers meet again and again: other evidence must
+        # be strong (wording, a title, a quoted date), and shared officials count for less
+        out.score -= 0.5
+        out.timeless = True
+        return
     if "near" in kinds:
         if abs((a.at or 0) - (b.at or 0)) <= 3:
             out.score += 1  # weaker than a publication date: it only bounds it from below
@@ -689,6 +695,7 @@ def _lifecycle_time(a: Mention, b: Mention, out: Judgement) -> None:
             return
     ta, tb = a.anchor, b.anchor
     if ta is None or tb is None:
+        out.timeless = True
         return
     gap, hint = abs(ta - tb), "near" in (a.when, b.when)
     if gap > LIFECYCLE_WINDOW and not hint:
@@ -764,7 +771,7 @@ def compare(a: Mention, b: Mention, weight: Mapping[str, float] | None = None) -
             x for x in a.officials for y in b.officials if fuzz.ratio(x, y) >= 85
         }
         if shared:
-            out.score += 1.5 if len(shared) == 1 else 2.5
+            out.score += (1.5 if len(shared) == 1 else 2.5) / (2 if out.timeless else 1)
             out.reasons.append("same officials" if a.kind == "meeting" else "same signatories")
 
     sim = _similarity(a.words, b.words, weight, a.mass or None, b.mass or None)
