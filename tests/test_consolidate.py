@@ -706,3 +706,30 @@ def test_a_stale_pending_report_the_day_after_a_signing_does_not_end_the_lifecyc
     (event,) = events
     assert [s["status"] for s in event["lifecycle"]] == ["pending", "signed"]
     assert event["status"] == "signed"
+
+
+def test_a_date_that_is_only_the_day_of_the_report_does_not_split_a_later_report() -> None:
+    who = ("Ana Hoxha", "Ola Berg")
+    events = consolidate(
+        [
+            line(
+                "first",
+                meetings=[meeting("The ministers met.", officials=who)],
+                published="2030-12-28",
+            ),
+            # the extractor dated the meeting by the report's own dateline, days later
+            line(
+                "later",
+                meetings=[meeting("The two ministers agreed.", date="2031-01-06", officials=who)],
+                published="2031-01-06",
+            ),
+            # a meeting genuinely dated days after another dated one stays apart
+            line(
+                "other",
+                meetings=[meeting("They met once more.", date="2031-01-09", officials=who)],
+                published="2031-01-09",
+            ),
+        ]
+    )
+    assert together(events, "first/meetings[0]", "later/meetings[0]")
+    assert apart(events, "later/meetings[0]", "other/meetings[0]")

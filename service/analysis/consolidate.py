@@ -282,6 +282,7 @@ class When:
     hi: float = math.inf
     at: int | None = None  # one day to sort by
     doubtful: bool = False  # the evidence quotes an earlier date: another reading exists
+    on_publication: bool = False  # an exact date that is the report's own publication date
 
 
 NO_TIME = When("none")
@@ -347,7 +348,8 @@ class Mention:
         pub = self.published
         if self.date is not None:
             end = self.date_end or self.date
-            self.times = (When("exact", self.date, end, self.date),)
+            same_day = pub is not None and self.date == pub
+            self.times = (When("exact", self.date, end, self.date, on_publication=same_day),)
             return
         alt = None
         past = sorted(d for d in self.quoted if pub is None or d <= pub + DATE_SLACK)
@@ -602,6 +604,15 @@ def _pair_time(a: When, b: When, out: Judgement) -> None:
         else:
             _recency(gap, out, a.doubtful or b.doubtful)
         return
+    if kinds == {"exact", "upper"}:
+        exact, upper = (a, b) if a.kind == "exact" else (b, a)
+        if exact.lo > upper.hi and exact.on_publication:
+            # a date that is merely the day of its own report ("date 2023-01-06 …", "today")
+            # does not prove the event came after the other report: read it as that report's
+            # publication, with less weight
+            report = When("upper", -math.inf, exact.lo + DATE_SLACK, int(exact.lo), doubtful=True)
+            _pair_time(report, upper, out)
+            return
     if _gap(a, b) > 0:  # a date after the other report was published, or outside its years
         out.possible = False
         out.reasons.append("dates do not fit")
@@ -639,7 +650,7 @@ def _apart_in_time(a: Mention, b: Mention) -> bool:
         return _gap(x, y) > DATE_SLACK
     if wa == "upper" and wb == "upper":
         return abs((x.at or 0) - (y.at or 0)) > REPORT_WINDOW
-    if wa in ("none", "near") or wb in ("none", "near"):
+    if wa in ("none", "near") or wb in ("none", "near") or x.on_publication or y.on_publication:
         return False
     if _gap(x, y) > 0:
         return True
