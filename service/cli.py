@@ -535,6 +535,8 @@ def eval_consolidation(
             console.print(f"[bold]{name}[/bold]")
             for line in r.wrong_pairs or ["no pair wrong"]:
                 console.print(f"  {line}", markup=False)
+            for line in r.not_found:
+                console.print(f"  not found: {line}", markup=False)
             for lc in r.lifecycles:
                 console.print(
                     f"  lifecycle {lc.event_id}: gold {lc.gold}, predicted {lc.predicted}",

@@ -174,6 +174,7 @@ def test_merging_apart_events_is_a_false_positive_and_a_wrong_lifecycle(gold_dir
     assert report.pairs.tp == 1
     assert report.lifecycle_accuracy == 0.0
     assert report.found == 3 / 5  # the visit's two mentions were not predicted
+    assert [x.split(" ")[0] for x in report.not_found] == ["visit", "visit"]
 
 
 def test_a_mention_of_another_party_set_or_instrument_is_not_aligned(gold_dir: Path) -> None:

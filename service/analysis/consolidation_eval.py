@@ -238,6 +238,7 @@ class ConsolidationReport:
     lifecycles: list[Lifecycle] = field(default_factory=list)
     events: int = 0
     wrong_pairs: list[str] = field(default_factory=list)  # readable FP and FN pairs
+    not_found: list[str] = field(default_factory=list)  # gold mentions no prediction aligns with
 
     @property
     def found(self) -> float | None:
@@ -262,6 +263,7 @@ class ConsolidationReport:
             "lifecycle_accuracy": self.lifecycle_accuracy,
             "lifecycles": [lc.__dict__ for lc in self.lifecycles],
             "wrong_pairs": self.wrong_pairs,
+            "not_found": self.not_found,
         }
 
 
@@ -331,6 +333,12 @@ def score_events(events: Iterable[Mapping[str, Any]], gold: GoldSet) -> Consolid
         for i, j in match(len(gs), len(ps), lambda i, j: _align_score(gs[i], ps[j])):  # noqa: B023
             aligned.append((gs[i], ps[j]))
     report.aligned = len(aligned)
+    found = {id(g) for g, _ in aligned}
+    report.not_found = [
+        f"{g.event_id} ({g.article_id}, {g.kind}{' ' + g.instrument if g.instrument else ''})"
+        for g in gold.mentions
+        if id(g) not in found
+    ]
 
     for x in range(len(aligned)):
         for y in range(x + 1, len(aligned)):
