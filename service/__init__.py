@@ -32,6 +32,7 @@ from healthcoop.schemas import (
     Span,
 )
 
+from .analysis.consolidate import consolidate
 from .bulk import RunOptions, aannotate, annotate
 from .errors import (
     ConfigError,
@@ -69,6 +70,7 @@ __all__ = [
     "aannotate",
     "aextract",
     "annotate",
+    "consolidate",
     "extract",
     "extractor",
 ]

@@ -451,6 +451,122 @@ def eval_(
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
 
 
+# ---------------------------------------------------------------- consolidation (issue 15)
+# Thin wrappers over healthcoop.analysis.consolidate and .consolidation_eval.
+
+
+@app.command("consolidate")
+def consolidate_(
+    results: Annotated[
+        Path, typer.Argument(help="bulk-runner results or ArticleExtraction records (.jsonl[.gz])")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="events, one JSON line each")],
+    articles: Annotated[
+        Path | None,
+        typer.Option(
+            help="the archive the results came from (.jsonl[.gz], .csv): publication "
+            "dates by article id"
+        ),
+    ] = None,
+    baseline: Annotated[
+        bool, typer.Option(help="merge every mention of one kind, party set and instrument")
+    ] = False,
+) -> None:
+    """One event per real-world meeting or agreement across articles, with lifecycles."""
+    from .analysis.consolidate import consolidate_file
+
+    try:
+        summary = consolidate_file(results, out, articles=articles, naive=baseline)
+    except HealthcoopError as exc:
+        raise _fail(exc) from None
+    s = summary
+    typer.echo(
+        f"{s.records} records ({s.relevant} relevant, {s.skipped_irrelevant} not relevant, "
+        f"{s.skipped_errors} error lines skipped): {s.mentions} mentions → {s.events} events "
+        f"({s.merged_events} reported more than once) in {out}",
+        err=True,
+    )
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command("eval-consolidation")
+def eval_consolidation(
+    events: Annotated[
+        Path | None, typer.Argument(help="events to score (as `healthcoop consolidate` writes)")
+    ] = None,
+    gold: Annotated[
+        Path, typer.Option(help="gold folder: events, mentions, articles (.jsonl)")
+    ] = Path("../shared/eval/consolidation-dev"),
+    records: Annotated[
+        Path | None,
+        typer.Option(help="consolidate these results now (and the baseline) and score both"),
+    ] = None,
+    from_gold: Annotated[
+        bool,
+        typer.Option(help="consolidate records built from the gold mentions (and the baseline)"),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    details: Annotated[bool, typer.Option(help="list the pairs merged or split wrongly")] = False,
+) -> None:
+    """Score consolidation against gold stories: pairwise P/R/F1 of "same event", share of
+    gold mentions found, lifecycle accuracy."""
+    from .analysis import consolidate as c
+    from .analysis import consolidation_eval as ce
+
+    if sum(x is not None and x is not False for x in (events, records, from_gold or None)) != 1:
+        raise typer.BadParameter("give one of: EVENTS, --records RESULTS, --from-gold")
+    try:
+        gs = ce.load_gold(gold)
+        runs: dict[str, list[dict]] = {}
+        if events is not None:
+            source = str(events)
+            runs["events"] = [obj for _, obj in c.iter_jsonl(events, "events")]
+        else:
+            if records is not None:
+                lines, source = [obj for _, obj in c.iter_jsonl(records)], str(records)
+            else:
+                lines, source = ce.records_from_gold(gs), "records built from the gold mentions"
+            runs["consolidate"] = c.consolidate(lines, published=gs.published)
+            runs["baseline"] = c.consolidate(lines, published=gs.published, naive=True)
+        reports = {name: ce.score_events(evs, gs) for name, evs in runs.items()}
+    except HealthcoopError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        out = {"source": source, **{k: r.to_dict() for k, r in reports.items()}}
+        typer.echo(json.dumps(out, indent=2))
+        raise typer.Exit(EXIT_OK)
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 110))
+    table = Table(title=f"{source}, scored against {gold}")
+    for name in ("run", "events", "mentions found", "TP", "FP", "FN", "P", "R", "F1",
+                 "lifecycles"):  # fmt: skip
+        table.add_column(name, justify="left" if name == "run" else "right")
+    for name, r in reports.items():
+        p = r.pairs
+        right = sum(lc.correct for lc in r.lifecycles)
+        table.add_row(
+            name, str(r.events), f"{r.aligned}/{r.gold_mentions}", str(p.tp), str(p.fp),
+            str(p.fn), _num(p.precision), _num(p.recall), _num(p.f1),
+            f"{right}/{len(r.lifecycles)}",
+        )  # fmt: skip
+    console.print(table)
+    if details:
+        for name, r in reports.items():
+            console.print(f"[bold]{name}[/bold]")
+            for line in r.wrong_pairs or ["no pair wrong"]:
+                console.print(f"  {line}", markup=False)
+            for line in r.not_found:
+                console.print(f"  not found: {line}", markup=False)
+            for lc in r.lifecycles:
+                console.print(
+                    f"  lifecycle {lc.event_id}: gold {lc.gold}, predicted {lc.predicted}",
+                    markup=False,
+                )
+    raise typer.Exit(EXIT_OK)
+
+
 def main() -> None:
     try:
         Settings()  # surface a bad HEALTHCOOP_* variable as a usage error, not a traceback
