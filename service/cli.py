@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .errors import ConfigError, HealthcoopError, InputError
+from .errors import ConfigError, HealthcoopError, InputError, printable
 from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def read_article(path: str, published: str | None = None) -> dict:
     if path == "-":
         raw, name = sys.stdin.buffer.read(), "stdin"
     else:
-        raw, name = _read_bytes(path), Path(path).stem
+        raw, name = _read_bytes(path), printable(Path(path).stem)  # the id: UTF-8 only
     text = decode(raw, what=path if path != "-" else "standard input")
     stripped = text.lstrip()
     if stripped.startswith("{") or path.lower().endswith(".json"):
@@ -112,7 +112,7 @@ def extract(
             if exc.fatal:  # bad credentials or configuration: no other file would do better
                 raise _fail(exc) from None
             failed += 1
-            typer.echo(f"{path}: {type(exc).__name__}: {exc.message}", err=True)
+            typer.echo(f"{printable(path)}: {type(exc).__name__}: {exc.message}", err=True)
             continue
         typer.echo(record.model_dump_json(indent=None if compact else 2))
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
