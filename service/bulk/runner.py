@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StorageError
 from ..extraction import Extractor, Pipeline
 from ..files import chunks, is_gzip, open_write
 from ..settings import Settings, get_settings
 from . import archive
 from .archive import Item
+from .lock import output_lock
 from .store import ResultKey, Row, Store
 from .unit import asettle, output_line, ramp, result_key
 
@@ -294,11 +295,13 @@ class _Pass:
         ticker = asyncio.create_task(self.tick())
         try:
             # the first task to fail (or a worker dying) ends the run: nobody waits on a dead
-            # queue
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                if not task.cancelled() and (exc := task.exception()) is not None:
-                    raise exc
+            # queue. The ticker is watched too: it stores answers, and may find the disk full.
+            pending = {*tasks, ticker}
+            while pending - {ticker}:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if not task.cancelled() and (exc := task.exception()) is not None:
+                        raise exc
         finally:
             for task in [*tasks, ticker]:
                 task.cancel()
@@ -319,12 +322,13 @@ def write_output(
     stats: Progress | None = None,
     progress: ProgressFn | None = None,
 ) -> Summary:
-    """Write one line per record, in input order, from the store; replace `out` atomically."""
+    """Write one line per record, in input order, from the store; replace `out` atomically.
+    A failed write (a full disk) leaves `out` as it was: `StorageError`."""
     summary = Summary(out=out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
     last = time.monotonic()
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         with open_write(partial, gz=is_gzip(out)) as f:
             for chunk in chunks(items, CHUNK):
                 rows = store.get_many(key, [i.key for i in chunk if i.article is not None])
@@ -348,8 +352,15 @@ def write_output(
             with contextlib.suppress(AttributeError, OSError):
                 os.fsync(f.fileno())
         os.replace(partial, out)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot write {out}: {exc.strerror or exc}; it was left as it was, and every answer "
+            f"is kept in the store {store.path}: free some space (or choose another --out) and "
+            "run the same command again to write it"
+        ) from None
     finally:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
     return summary
 
 
@@ -411,7 +422,9 @@ async def aannotate(
     stats = Progress(total=archive.count(source) if opts.progress else None)
     started = time.monotonic()
     path = store_path(settings)
-    with Store(path) as db:
+    # one run per output at a time, refused before anything is asked
+    locked = output_lock(Path(out)) if out is not None else contextlib.nullcontext()
+    with locked, Store(path) as db:
         async with contextlib.AsyncExitStack() as stack:
             key, settle, pauses = await _engine(stack, settings, extractor)
             one_pass = _Pass(
