@@ -280,14 +280,20 @@ def _read_jsonl(path: Path, what: str) -> list[dict]:
     if not path.is_file():
         raise InputError(f"no such {what} file: {path}", field=what)
     out: list[dict] = []
-    with path.open(encoding="utf-8") as lines:
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
+    with path.open("rb") as lines:
+        for n, raw in enumerate(lines, 1):
+            if not raw.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = json.loads(raw.decode("utf-8-sig"))
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{path}:{n}: not valid UTF-8 (byte {exc.start})", field=what
+                ) from None
             except json.JSONDecodeError as exc:
                 raise InputError(f"{path}:{n}: not valid JSON ({exc.msg})", field=what) from None
+            except (ValueError, RecursionError) as exc:  # huge numbers, deep nesting
+                raise InputError(f"{path}:{n}: not usable JSON ({exc})", field=what) from None
             if not isinstance(obj, dict):
                 raise InputError(f"{path}:{n}: each line must be a JSON object", field=what)
             out.append(obj)

@@ -326,3 +326,12 @@ def test_bulk_annotate_of_a_csv_with_odd_cells_writes_one_line_per_row(tmp_path)
     assert [(x["article_id"], x["status"]) for x in lines] == [
         ("a", "ok"), ("b", "error"), ("c", "ok")
     ]  # fmt: skip
+
+
+def test_eval_on_a_gold_file_that_is_not_utf8_is_an_input_error_naming_the_line(tmp_path):
+    gold, predictions = tmp_path / "gold.jsonl", tmp_path / "pred.jsonl"
+    gold.write_bytes(b'{"id": "a"}\n\xff\xfe\n')
+    predictions.write_text('{"article_id": "a", "status": "ok", "extraction": {}}\n')
+    result = runner.invoke(app, ["eval", "--gold", str(gold), "--predictions", str(predictions)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"InputError: {gold}:2: not valid UTF-8" in result.stderr
