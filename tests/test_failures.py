@@ -145,10 +145,12 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_next_one(tmp_path, fake,
     assert killed.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     lock = tmp_path / "out.jsonl.lock"
     assert f'"pid": {killed.pid}' in lock.read_text()  # left behind, naming a dead run
+    (tmp_path / f"out.jsonl.partial-{killed.pid}").write_text("half a line")  # as a kill leaves
 
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert len(lines_of(out)) == 150 and not lock.exists()
+    assert not list(tmp_path.glob("out.jsonl.partial-*"))  # the dead run's partial is gone
 
 
 def test_the_lock_is_held_in_process_too_and_released_after_a_failed_run(tmp_path):
@@ -163,6 +165,32 @@ def test_the_lock_is_held_in_process_too_and_released_after_a_failed_run(tmp_pat
         raise RuntimeError("the run failed")
     with output_lock(out):  # free again
         pass
+
+
+def test_an_out_that_is_a_directory_or_the_archive_itself_is_refused_before_asking(
+    tmp_path, fake, env
+):
+    src = write_archive(tmp_path / "a.jsonl", 2)
+    before = src.read_bytes()
+    (tmp_path / "results").mkdir()
+    into_dir = annotate(str(src), "--out", str(tmp_path / "results"))
+    assert into_dir.exit_code == 2 and "is a directory; name a file" in into_dir.stderr
+    over_input = annotate(str(src), "--out", str(src))
+    assert over_input.exit_code == 2 and "is the archive being read" in over_input.stderr
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    into_pipe = annotate(str(src), "--out", str(tmp_path / "pipe.jsonl"))
+    assert into_pipe.exit_code == 2 and "not a regular file" in into_pipe.stderr
+    assert src.read_bytes() == before and fake.requests == 0
+
+
+def test_a_json_archive_holding_an_array_is_refused_with_the_command_that_converts_it(
+    tmp_path, fake, env
+):
+    src = tmp_path / "articles.json"
+    src.write_text(json.dumps([{"id": "a", "text": TEXT.format(i=0)}], indent=2))
+    result = annotate(str(src), "--out", str(tmp_path / "out.jsonl"))
+    assert result.exit_code == 2 and "holds a JSON array" in result.stderr
+    assert "jq -c '.[]'" in result.stderr and fake.requests == 0
 
 
 # ---------------------------------------------------------------- directories

@@ -146,6 +146,7 @@ def read(
         yield from _read_dir(path)
         return
     try:
+        _refuse_json_array(path)
         with open_read(path) as stream:
             if kind == "jsonl":
                 yield from _read_jsonl(stream, text_field=text_field, id_field=id_field)
@@ -168,6 +169,22 @@ def _existing(source: str | os.PathLike[str]) -> Path:
             field="path",
         )
     return path
+
+
+def _refuse_json_array(path: Path) -> None:
+    """A `.json` archive is read as JSON Lines; one holding an array would give an error line
+    for each of its lines, so it is refused with the command that converts it."""
+    suffixes = [x.lower() for x in path.suffixes if x.lower() != ".gz"]
+    if not suffixes or suffixes[-1] != ".json":
+        return
+    with open_read(path) as stream:
+        start = stream.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if start.startswith(b"["):
+        raise InputError(
+            f"{path} holds a JSON array; an archive is JSON Lines, one article a line: convert "
+            f"it with  jq -c '.[]' {path} > {path.with_suffix('.jsonl')}",
+            field="path",
+        )
 
 
 def _read_jsonl(stream: IO[bytes], *, text_field: str, id_field: str) -> Iterator[Item]:
@@ -347,6 +364,7 @@ def _count(path: Path) -> int:
     kind = _format(path)
     if kind == "dir":
         return sum(1 for _ in _walk(path))
+    _refuse_json_array(path)
     if kind == "jsonl":
         with open_read(path) as f:
             return sum(1 for raw in f if raw.strip())

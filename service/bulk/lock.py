@@ -1,4 +1,5 @@
-"""One run at a time per output file: an OS lock on `<out>.lock`, held while a run works.
+"""One run at a time per output file: an OS lock on `<out>.lock`, held while a run works;
+and the checks of an output path that can be made before anything is asked.
 
 Two runs writing the same output would pay for every record twice and could mix their lines;
 the second refuses at once instead, naming the run that holds the lock. The lock is `flock`,
@@ -10,18 +11,38 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import glob
 import json
 import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import OutputLocked, StorageError
+from ..errors import ConfigError, OutputLocked, StorageError
 
 try:
     import fcntl
 except ImportError:  # Windows: no flock; runs on the same output are not guarded there
     fcntl = None  # type: ignore[assignment]
+
+
+def check_output(source: str | os.PathLike[str], out: Path) -> None:
+    """Refuse, before anything is asked, an output that is a directory or the archive itself
+    (which the finished run would replace with its results)."""
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a directory; name a file, e.g. {out / 'results.jsonl'}")
+    if out.exists() and not out.is_file():
+        # the output is written beside it and renamed over it: a device or pipe would be replaced
+        raise ConfigError(f"--out {out} is not a regular file (a device or pipe?); name a file")
+    try:
+        same = out.exists() and os.path.samefile(source, out)
+    except OSError:
+        same = False
+    if same:
+        raise ConfigError(
+            f"--out {out} is the archive being read: the results would replace it; name "
+            "another file"
+        )
 
 
 def lock_path(out: Path) -> Path:
@@ -49,6 +70,10 @@ def output_lock(out: Path) -> Iterator[None]:
         with contextlib.suppress(OSError):  # the note helps a refused run; the lock is the flock
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(note).encode(), 0)
+        # only the holder writes partial files: any there now are from runs that were killed
+        for stale in out.parent.glob(f"{glob.escape(out.name)}.partial-*"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
         yield
     finally:
         # removed while still held, so the next run locks a new file, never this one

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import os
 import time
 from collections import Counter
@@ -33,7 +34,7 @@ from ..files import chunks, is_gzip, open_write
 from ..settings import Settings, get_settings
 from . import archive
 from .archive import Item
-from .lock import output_lock
+from .lock import check_output, output_lock
 from .store import ResultKey, Row, Store
 from .unit import asettle, output_line, ramp, result_key
 
@@ -353,10 +354,12 @@ def write_output(
                 os.fsync(f.fileno())
         os.replace(partial, out)
     except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        remedy = "free some space" if full else "make it writable"
         raise StorageError(
             f"cannot write {out}: {exc.strerror or exc}; it was left as it was, and every answer "
-            f"is kept in the store {store.path}: free some space (or choose another --out) and "
-            "run the same command again to write it"
+            f"is kept in the store {store.path}: {remedy} (or choose another --out) and run the "
+            "same command again to write it"
         ) from None
     finally:
         with contextlib.suppress(OSError):
@@ -423,6 +426,8 @@ async def aannotate(
     started = time.monotonic()
     path = store_path(settings)
     # one run per output at a time, refused before anything is asked
+    if out is not None:
+        check_output(source, Path(out))
     locked = output_lock(Path(out)) if out is not None else contextlib.nullcontext()
     with locked, Store(path) as db:
         async with contextlib.AsyncExitStack() as stack:

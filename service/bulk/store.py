@@ -134,9 +134,11 @@ class Store:
         try:
             self._put_many(key, rows)
         except sqlite3.Error as exc:
+            full = "full" in str(exc).lower()
+            remedy = "free some space" if full else "check that no other program holds it"
             raise StorageError(
                 f"cannot write to the result store {self.path}: {exc}; the answers stored "
-                "before are kept: free some space (or choose another --store) and run the same "
+                f"before are kept: {remedy} (or choose another --store) and run the same "
                 "command again"
             ) from None
 
