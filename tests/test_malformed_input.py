@@ -335,3 +335,36 @@ def test_eval_on_a_gold_file_that_is_not_utf8_is_an_input_error_naming_the_line(
     result = runner.invoke(app, ["eval", "--gold", str(gold), "--predictions", str(predictions)])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"InputError: {gold}:2: not valid UTF-8" in result.stderr
+
+
+def test_a_tree_deeper_than_the_recursion_limit_and_a_symlink_loop_are_walked_once(tmp_path):
+    root = deepest = tmp_path / "archive"
+    root.mkdir()
+    try:
+        for _ in range(1_100):  # Python's recursion limit is 1,000
+            deepest = deepest / "d"
+            deepest.mkdir()
+        (deepest / "x.txt").write_text(TEXT)
+        (root / "d" / "loop").symlink_to("..")  # back up to the root: a cycle
+        items = list(archive.read(root))
+        assert [i.article_id for i in items] == ["d/" * 1_100 + "x"]
+        assert archive.count(root) == 1
+    finally:
+        remove_deep(root)
+
+
+def remove_deep(root: Path) -> None:
+    """Remove root/d/d/…/d one level at a time: shutil.rmtree, and so pytest's clean-up of old
+    temporary directories, recurses once per level and would fail on this tree."""
+    top, spare = root / "d", root / "spare"
+    while top.exists() or top.is_symlink():
+        for entry in top.iterdir():
+            if entry.name != "d":
+                entry.unlink()
+        if (top / "d").exists():
+            (top / "d").rename(spare)
+            top.rmdir()
+            spare.rename(top)
+        else:
+            top.rmdir()
+    root.rmdir()

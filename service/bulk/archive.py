@@ -320,26 +320,21 @@ def _read_regular(path: Path) -> bytes | None:
         return f.read()
 
 
-def _walk(root: Path, seen: set[tuple[int, int]] | None = None) -> Iterator[Path | _Unlisted]:
+def _walk(root: Path) -> Iterator[Path | _Unlisted]:
     """Article files under root, depth first, each directory's entries sorted by name; a
     subdirectory that cannot be listed is yielded as `_Unlisted`, the archive's own root
-    raises. A directory reached twice (a symlink loop) is walked once."""
-    top = seen is None
-    seen = set() if seen is None else seen
-    try:
-        info = root.stat()
-        if (info.st_dev, info.st_ino) in seen:
-            return
-        seen.add((info.st_dev, info.st_ino))
-        with os.scandir(root) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        if top:
-            raise InputError(f"{root} cannot be read: {reason}", field="path") from None
-        yield _Unlisted(root, reason)
-        return
-    for entry in entries:
+    raises. A directory reached twice (a symlink loop) is walked once. A stack, not recursion:
+    a tree may be deeper than Python's recursion limit."""
+    seen: set[tuple[int, int]] = set()
+    top = _listing(root, seen)
+    if isinstance(top, _Unlisted):
+        raise InputError(f"{root} cannot be read: {top.reason}", field="path")
+    stack = [iter(top or [])]
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            continue
         if entry.name.startswith("."):
             continue
         try:
@@ -347,9 +342,26 @@ def _walk(root: Path, seen: set[tuple[int, int]] | None = None) -> Iterator[Path
         except OSError:  # gone, or a link we may not follow: read as a file, which says why
             is_dir = False
         if is_dir:
-            yield from _walk(Path(entry.path), seen)
+            listing = _listing(Path(entry.path), seen)
+            if isinstance(listing, _Unlisted):
+                yield listing
+            elif listing is not None:
+                stack.append(iter(listing))
         elif entry.name.lower().endswith(FILE_SUFFIXES):
             yield Path(entry.path)
+
+
+def _listing(path: Path, seen: set[tuple[int, int]]) -> list[os.DirEntry[str]] | _Unlisted | None:
+    """The entries of a directory sorted by name; None if it was listed already."""
+    try:
+        info = path.stat()
+        if (info.st_dev, info.st_ino) in seen:
+            return None
+        seen.add((info.st_dev, info.st_ino))
+        with os.scandir(path) as it:
+            return sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        return _Unlisted(path, exc.strerror or str(exc))
 
 
 def count(source: str | os.PathLike[str]) -> int:
