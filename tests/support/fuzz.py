@@ -70,13 +70,23 @@ good_records = st.fixed_dictionaries(
 )
 
 
+LONE = ["\ud800", "\udbff", "\udc00", "\udfff", "\udc80", "\udcff"]  # lone surrogates
+# a readable string with one odd character in it, a lone surrogate half the time
+odd_strings = st.builds(
+    lambda a, odd, b: a + odd + b, clean, st.sampled_from(LONE) | st.sampled_from(ODD), clean
+)
+
+
 @st.composite
 def one_field_off(draw: st.DrawFn) -> dict[str, Any]:
-    """A good record with one field given an odd value, or taken away."""
+    """A good record with one field taken away, given an odd string, or any value."""
     record = draw(good_records)
     name = draw(st.sampled_from(FIELDS))
-    if draw(st.booleans()) and name in record:
-        del record[name]
+    how = draw(st.sampled_from(["delete", "odd", "any"]))
+    if how == "delete":
+        record.pop(name, None)
+    elif how == "odd":
+        record[name] = draw(odd_strings)
     else:
         record[name] = draw(_field_values[name])
     return record
@@ -125,6 +135,7 @@ file_contents = st.one_of(
     st.binary(max_size=200),
     texts.map(to_bytes),
     documents,
+    *[st.builds(encode, one_field_off(), st.sampled_from(["escaped", "raw", "bom"]))] * 3,
     st.builds(lambda d: d + b"\n" + d, documents),  # more than one JSON document
 )
 
