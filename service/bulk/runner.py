@@ -422,14 +422,14 @@ async def aannotate(
     opts.check(settings)
     if extractor is not None and settings.processes > 1:
         raise ConfigError("worker processes build their own extractors: pass processes=1")
-    stats = Progress(total=archive.count(source) if opts.progress else None)
-    started = time.monotonic()
     path = store_path(settings)
-    # one run per output at a time, refused before anything is asked
+    # one run per output at a time, refused before anything is read or asked
     if out is not None:
         check_output(source, Path(out))
     locked = output_lock(Path(out)) if out is not None else contextlib.nullcontext()
     with locked, Store(path) as db:
+        stats = Progress(total=archive.count(source) if opts.progress else None)
+        started = time.monotonic()
         async with contextlib.AsyncExitStack() as stack:
             key, settle, pauses = await _engine(stack, settings, extractor)
             one_pass = _Pass(
