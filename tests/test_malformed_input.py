@@ -368,3 +368,21 @@ def remove_deep(root: Path) -> None:
         else:
             top.rmdir()
     root.rmdir()
+
+
+def test_a_csv_header_with_spaces_after_the_commas_still_names_its_columns(tmp_path):
+    source = tmp_path / "a.csv"
+    source.write_text(f'id, text\nr1, "{TEXT}"\n', encoding="utf-8")
+    (item,) = archive.read(source)
+    assert item.article_id == "r1" and item.article is not None
+
+
+def test_a_huge_html_page_is_refused_before_its_markup_is_stripped():
+    from healthcoop.core.text import MARKUP_FACTOR, clean_text
+
+    page = "<html><body>" + f"<p>{TEXT}</p>" * 40 + "</body></html>"
+    text, changed = clean_text(page, max_chars=len(TEXT) * 45)  # a page may exceed the limit
+    assert changed and text.startswith("Iran's Health Minister")
+    huge = "<html><body>" + "<p>x</p>" * (MARKUP_FACTOR * 100) + "</body></html>"
+    with pytest.raises(InputError, match="characters of HTML, over the limit of 100"):
+        clean_text(huge, max_chars=100)

@@ -218,7 +218,9 @@ def _read_csv(stream: IO[bytes], kind: str, *, text_field: str, id_field: str) -
     # and only the row that holds them fails
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
     reader = csv.DictReader(text, delimiter="\t" if kind == "tsv" else ",")
-    columns = reader.fieldnames or []
+    # "id, text" names a column " text": hand-written headers carry such spaces
+    columns = [c.strip() for c in reader.fieldnames or []]
+    reader.fieldnames = columns
     if text_field not in columns:
         raise InputError(
             f"the CSV has no {text_field!r} column (columns: {', '.join(columns)}); "
