@@ -7,6 +7,7 @@ disk), 130 interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -14,7 +15,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .errors import ConfigError, HealthcoopError, InputError, printable
+from .errors import (
+    ConfigError,
+    HealthcoopError,
+    InputError,
+    StorageError,
+    printable,
+    surrogate_at,
+)
 from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -310,10 +318,17 @@ def _run_articles(articles: list[dict], save: Path | None) -> tuple[list[dict], 
     ex = healthcoop.extractor(get_settings())
     lines: list[dict] = []
     failed = 0
-    out = save.open("w", encoding="utf-8") if save else None
+    try:
+        out = save.open("w", encoding="utf-8") if save else None
+    except OSError as exc:
+        raise StorageError(f"cannot write {save}: {exc.strerror or exc}") from None
     try:
         for n, article in enumerate(articles, 1):
-            article_id = str(article.get("id") or f"line-{n}")
+            given = article.get("id")
+            # an id the article cannot keep (a list, a lone surrogate) is named by its line
+            usable = isinstance(given, (str, int)) and not isinstance(given, bool)
+            usable = usable and given != "" and surrogate_at(str(given)) is None
+            article_id = str(given) if usable else f"line-{n}"
             started = time.monotonic()
             try:
                 record = ex.extract(article)
@@ -331,11 +346,18 @@ def _run_articles(articles: list[dict], save: Path | None) -> tuple[list[dict], 
             typer.echo(f"[{n}/{len(articles)}] {article_id}: {outcome} ({took:.1f}s)", err=True)
             lines.append(line)
             if out:
-                out.write(json.dumps(line, ensure_ascii=False) + "\n")
-                out.flush()
+                try:
+                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    out.flush()
+                except OSError as exc:
+                    raise StorageError(
+                        f"cannot write {save}: {exc.strerror or exc}; the predictions before "
+                        f"article {n} are in it"
+                    ) from None
     finally:
         if out:
-            out.close()
+            with contextlib.suppress(OSError):
+                out.close()
     return lines, failed
 
 

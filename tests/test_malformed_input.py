@@ -386,3 +386,30 @@ def test_a_huge_html_page_is_refused_before_its_markup_is_stripped():
     huge = "<html><body>" + "<p>x</p>" * (MARKUP_FACTOR * 100) + "</body></html>"
     with pytest.raises(InputError, match="characters of HTML, over the limit of 100"):
         clean_text(huge, max_chars=100)
+
+
+def test_eval_saves_an_article_whose_id_cannot_be_kept_under_its_line(fake, tmp_path):
+    articles, gold, save = tmp_path / "a.jsonl", tmp_path / "g.jsonl", tmp_path / "pred.jsonl"
+    articles.write_text(
+        json.dumps({"id": "\ud800", "text": TEXT}) + "\n" + json.dumps({"id": ["x"], "text": TEXT})
+        + "\n" + json.dumps({"id": "ok", "text": TEXT}) + "\n"
+    )  # fmt: skip
+    gold.write_text(json.dumps({"id": "ok", "relevant": True}) + "\n")
+    result = runner.invoke(app, ["eval", "--gold", str(gold), "--articles", str(articles),
+                                 "--save", str(save), "--json"])  # fmt: skip
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = json_lines(save.read_bytes())
+    assert [x["article_id"] for x in lines] == ["line-1", "line-2", "ok"]
+    assert [x["status"] for x in lines] == ["error", "error", "ok"]
+
+
+@pytest.mark.parametrize("save", ["/dev/full", "missing-folder/pred.jsonl"])
+def test_eval_save_to_a_full_disk_or_a_missing_folder_is_a_storage_error(fake, tmp_path, save):
+    articles, gold = tmp_path / "a.jsonl", tmp_path / "g.jsonl"
+    articles.write_text(json.dumps({"id": "ok", "text": TEXT}) + "\n")
+    gold.write_text(json.dumps({"id": "ok", "relevant": True}) + "\n")
+    target = save if save.startswith("/") else str(tmp_path / save)
+    result = runner.invoke(app, ["eval", "--gold", str(gold), "--articles", str(articles),
+                                 "--save", target])  # fmt: skip
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"StorageError: cannot write {target}" in result.stderr
