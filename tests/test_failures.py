@@ -514,3 +514,12 @@ def test_upstream_detail_quotes_only_the_json_error_message_briefly():
     page = "<html><body>" + "Gateway error " * 100 + "</body></html>"
     assert re.fullmatch(r"an HTML page of [\d,]+ characters", upstream_detail(
         httpx2.Response(502, text=page)))  # fmt: skip
+
+
+def test_a_fifo_given_as_the_archive_or_to_extract_is_refused_without_reading_it(tmp_path, env):
+    fifo = tmp_path / "stream.jsonl"
+    os.mkfifo(fifo)  # nobody writes to it: reading would block forever
+    result = annotate(str(fifo), "--out", str(tmp_path / "out.jsonl"))
+    assert result.exit_code == 2 and "not a regular file or a directory" in result.stderr
+    extracted = extract(fifo)
+    assert extracted.exit_code == 1 and "is not a regular file" in extracted.stderr
