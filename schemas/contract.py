@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -39,12 +40,45 @@ PartyCode = Annotated[str, AfterValidator(_check_code)]
 
 # ---------------------------------------------------------------- input
 
+# A text must hold something to read: a character that is neither whitespace, nor a control
+# character (extraction removes those), nor an invisible mark (BOM, zero-width space, bidi
+# controls). In the JSON Schema too, so generated requests know it.
+TEXT_PATTERN = r"[^\s\x00-\x1f\x7f-\x9f\xad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]"
+_READABLE = re.compile(TEXT_PATTERN)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _surrogate_at(text: str) -> int | None:
+    """Index of the first lone surrogate (valid as a JSON escape, not Unicode), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def _escaped(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(_escaped(value[:40]))
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    return {list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+
 
 class Article(_Model):
     """One article to extract from."""
 
     id: str | None = Field(default=None, description="caller's id; default: sha256 of the text")
-    text: str = Field(description="plain text (HTML is stripped before extraction)")
+    text: str = Field(
+        description="plain text (HTML is stripped before extraction)",
+        json_schema_extra={"minLength": 1, "pattern": TEXT_PATTERN},
+    )
     title: str | None = None
     url: str | None = None
     source: str | None = Field(default=None, description="outlet, e.g. tehrantimes.com")
@@ -53,11 +87,48 @@ class Article(_Model):
     )
     language: str | None = Field(default=None, description="BCP-47 tag; detected when absent")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _field_names_are_unicode(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in data:
+                if isinstance(name, str) and _surrogate_at(name) is not None:
+                    raise ValueError(
+                        f"the field name '{_escaped(name)}' holds a lone surrogate, which is "
+                        "not Unicode"
+                    )
+        return data
+
+    @field_validator("id", "text", "title", "url", "source", "language", mode="before")
+    @classmethod
+    def _unicode(cls, value: Any) -> Any:
+        # a lone surrogate cannot be hashed, stored or written as UTF-8: refuse it here, where
+        # the message can say which field and where in it
+        if isinstance(value, str) and (at := _surrogate_at(value)) is not None:
+            raise ValueError(
+                f"holds a lone surrogate ({_escaped(value[at])}) at character {at}, which is "
+                "not Unicode; fix the encoding of the source"
+            )
+        return value
+
+    @field_validator("published", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        # pydantic alone would read 0 or "0" as a Unix time: 1970-01-01
+        if value is None or isinstance(value, dt.date):
+            return value
+        if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
+            return value.strip()
+        raise ValueError(f"expected a date as YYYY-MM-DD, got {_kind(value)}")
+
     @field_validator("text")
     @classmethod
     def _text_not_blank(cls, text: str) -> str:
-        if not text.strip():
-            raise ValueError("text is empty or only whitespace; send the article's text")
+        if not _READABLE.search(text):
+            raise ValueError(
+                "text is empty or only whitespace, control characters or invisible marks; send "
+                "the article's text"
+            )
         return text
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ disk), 130 interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -14,7 +15,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .errors import ConfigError, HealthcoopError, InputError
+from .errors import (
+    ConfigError,
+    HealthcoopError,
+    InputError,
+    StorageError,
+    printable,
+    surrogate_at,
+)
 from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -66,7 +74,7 @@ def read_article(path: str, published: str | None = None) -> dict:
     if path == "-":
         raw, name = sys.stdin.buffer.read(), "stdin"
     else:
-        raw, name = _read_bytes(path), Path(path).stem
+        raw, name = _read_bytes(path), printable(Path(path).stem)  # the id: UTF-8 only
     text = decode(raw, what=path if path != "-" else "standard input")
     stripped = text.lstrip()
     if stripped.startswith("{") or path.lower().endswith(".json"):
@@ -112,7 +120,7 @@ def extract(
             if exc.fatal:  # bad credentials or configuration: no other file would do better
                 raise _fail(exc) from None
             failed += 1
-            typer.echo(f"{path}: {type(exc).__name__}: {exc.message}", err=True)
+            typer.echo(f"{printable(path)}: {type(exc).__name__}: {exc.message}", err=True)
             continue
         typer.echo(record.model_dump_json(indent=None if compact else 2))
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
@@ -280,14 +288,20 @@ def _read_jsonl(path: Path, what: str) -> list[dict]:
     if not path.is_file():
         raise InputError(f"no such {what} file: {path}", field=what)
     out: list[dict] = []
-    with path.open(encoding="utf-8") as lines:
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
+    with path.open("rb") as lines:
+        for n, raw in enumerate(lines, 1):
+            if not raw.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = json.loads(raw.decode("utf-8-sig"))
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{path}:{n}: not valid UTF-8 (byte {exc.start})", field=what
+                ) from None
             except json.JSONDecodeError as exc:
                 raise InputError(f"{path}:{n}: not valid JSON ({exc.msg})", field=what) from None
+            except (ValueError, RecursionError) as exc:  # huge numbers, deep nesting
+                raise InputError(f"{path}:{n}: not usable JSON ({exc})", field=what) from None
             if not isinstance(obj, dict):
                 raise InputError(f"{path}:{n}: each line must be a JSON object", field=what)
             out.append(obj)
@@ -304,10 +318,17 @@ def _run_articles(articles: list[dict], save: Path | None) -> tuple[list[dict], 
     ex = healthcoop.extractor(get_settings())
     lines: list[dict] = []
     failed = 0
-    out = save.open("w", encoding="utf-8") if save else None
+    try:
+        out = save.open("w", encoding="utf-8") if save else None
+    except OSError as exc:
+        raise StorageError(f"cannot write {save}: {exc.strerror or exc}") from None
     try:
         for n, article in enumerate(articles, 1):
-            article_id = str(article.get("id") or f"line-{n}")
+            given = article.get("id")
+            # an id the article cannot keep (a list, a lone surrogate) is named by its line
+            usable = isinstance(given, (str, int)) and not isinstance(given, bool)
+            usable = usable and given != "" and surrogate_at(str(given)) is None
+            article_id = str(given) if usable else f"line-{n}"
             started = time.monotonic()
             try:
                 record = ex.extract(article)
@@ -325,11 +346,18 @@ def _run_articles(articles: list[dict], save: Path | None) -> tuple[list[dict], 
             typer.echo(f"[{n}/{len(articles)}] {article_id}: {outcome} ({took:.1f}s)", err=True)
             lines.append(line)
             if out:
-                out.write(json.dumps(line, ensure_ascii=False) + "\n")
-                out.flush()
+                try:
+                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    out.flush()
+                except OSError as exc:
+                    raise StorageError(
+                        f"cannot write {save}: {exc.strerror or exc}; the predictions before "
+                        f"article {n} are in it"
+                    ) from None
     finally:
         if out:
-            out.close()
+            with contextlib.suppress(OSError):
+                out.close()
     return lines, failed
 
 

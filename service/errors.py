@@ -35,6 +35,7 @@ class HealthcoopError(Exception):
     fatal: bool = False
 
     def __init__(self, message: str) -> None:
+        message = printable(message)  # it reaches files, terminals and JSON: UTF-8 only
         super().__init__(message)
         self.message = message
 
@@ -60,10 +61,24 @@ class InputError(HealthcoopError):
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
-        self.field = field
+        self.field = printable(field) if field is not None else None
 
     def to_dict(self) -> dict[str, object]:
         return {**super().to_dict(), "field": self.field}
+
+
+class StorageError(HealthcoopError):
+    """The output file or the result store cannot be written (disk full, read-only, gone).
+    Nothing already written is lost: stored answers stay, an old output file stays whole."""
+
+    type = "storage_error"
+    fatal = True
+
+
+class OutputLocked(StorageError):
+    """Another run is writing the same output file."""
+
+    type = "output_locked"
 
 
 class PromptError(HealthcoopError):
@@ -234,10 +249,10 @@ def problems(
         loc = [str(p) for p in e.get("loc", ())]
         if loc and loc[0] == "body":
             loc = loc[1:]
-        field = ".".join(loc) or default
+        field = printable(".".join(loc)) or default
         if rename:
             field = rename.get(field, field)
-        message = str(e.get("msg", "")).removeprefix("Value error, ")
+        message = printable(str(e.get("msg", "")).removeprefix("Value error, "))
         out.append({"field": field, "message": message})
     return out
 
@@ -245,6 +260,24 @@ def problems(
 def describe(found: Sequence[dict[str, str]], limit: int = 5) -> str:
     """Problems as one line: "text: Field required; published: Input should be a date"."""
     return "; ".join(f"{p['field']}: {p['message']}" for p in found[:limit])
+
+
+def surrogate_at(text: str) -> int | None:
+    """Index of the first lone surrogate in `text` (a code point that is not Unicode, which
+    JSON's \\ud800 escapes and undecodable file names carry), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def printable(text: str) -> str:
+    """`text` with any lone surrogate written as its escape (\\ud800), so it can be encoded
+    as UTF-8 wherever it goes: a message, a field name, an id made from a file name."""
+    if surrogate_at(text) is None:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # Things shaped like credentials: bearer tokens, OpenAI-style keys, key=value pairs.

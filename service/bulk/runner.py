@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import os
 import time
 from collections import Counter
@@ -27,12 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StorageError
 from ..extraction import Extractor, Pipeline
 from ..files import chunks, is_gzip, open_write
 from ..settings import Settings, get_settings
 from . import archive
 from .archive import Item
+from .lock import check_output, output_lock
 from .store import ResultKey, Row, Store
 from .unit import asettle, output_line, ramp, result_key
 
@@ -294,11 +296,13 @@ class _Pass:
         ticker = asyncio.create_task(self.tick())
         try:
             # the first task to fail (or a worker dying) ends the run: nobody waits on a dead
-            # queue
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                if not task.cancelled() and (exc := task.exception()) is not None:
-                    raise exc
+            # queue. The ticker is watched too: it stores answers, and may find the disk full.
+            pending = {*tasks, ticker}
+            while pending - {ticker}:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if not task.cancelled() and (exc := task.exception()) is not None:
+                        raise exc
         finally:
             for task in [*tasks, ticker]:
                 task.cancel()
@@ -319,12 +323,13 @@ def write_output(
     stats: Progress | None = None,
     progress: ProgressFn | None = None,
 ) -> Summary:
-    """Write one line per record, in input order, from the store; replace `out` atomically."""
+    """Write one line per record, in input order, from the store; replace `out` atomically.
+    A failed write (a full disk) leaves `out` as it was: `StorageError`."""
     summary = Summary(out=out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
     last = time.monotonic()
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         with open_write(partial, gz=is_gzip(out)) as f:
             for chunk in chunks(items, CHUNK):
                 rows = store.get_many(key, [i.key for i in chunk if i.article is not None])
@@ -348,8 +353,17 @@ def write_output(
             with contextlib.suppress(AttributeError, OSError):
                 os.fsync(f.fileno())
         os.replace(partial, out)
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        remedy = "free some space" if full else "make it writable"
+        raise StorageError(
+            f"cannot write {out}: {exc.strerror or exc}; it was left as it was, and every answer "
+            f"is kept in the store {store.path}: {remedy} (or choose another --out) and run the "
+            "same command again to write it"
+        ) from None
     finally:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
     return summary
 
 
@@ -408,10 +422,14 @@ async def aannotate(
     opts.check(settings)
     if extractor is not None and settings.processes > 1:
         raise ConfigError("worker processes build their own extractors: pass processes=1")
-    stats = Progress(total=archive.count(source) if opts.progress else None)
-    started = time.monotonic()
     path = store_path(settings)
-    with Store(path) as db:
+    # one run per output at a time, refused before anything is read or asked
+    if out is not None:
+        check_output(source, Path(out))
+    locked = output_lock(Path(out)) if out is not None else contextlib.nullcontext()
+    with locked, Store(path) as db:
+        stats = Progress(total=archive.count(source) if opts.progress else None)
+        started = time.monotonic()
         async with contextlib.AsyncExitStack() as stack:
             key, settle, pauses = await _engine(stack, settings, extractor)
             one_pass = _Pass(

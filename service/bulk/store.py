@@ -9,13 +9,14 @@ which the next run simply does again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StorageError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -128,7 +129,20 @@ class Store:
         return out
 
     def put_many(self, key: ResultKey, rows: Iterable[Row]) -> None:
-        """Write results in one transaction, replacing what was stored under the same key."""
+        """Write results in one transaction, replacing what was stored under the same key. If
+        it fails (a full disk), nothing of it is kept and all earlier ones are: `StorageError`."""
+        try:
+            self._put_many(key, rows)
+        except sqlite3.Error as exc:
+            full = "full" in str(exc).lower()
+            remedy = "free some space" if full else "check that no other program holds it"
+            raise StorageError(
+                f"cannot write to the result store {self.path}: {exc}; the answers stored "
+                f"before are kept: {remedy} (or choose another --store) and run the same "
+                "command again"
+            ) from None
+
+    def _put_many(self, key: ResultKey, rows: Iterable[Row]) -> None:
         params = key.params()
         with self._transaction():
             self._db.executemany(
@@ -178,4 +192,17 @@ class _Transaction:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.db.execute("COMMIT")
+                return
+            except sqlite3.Error:
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled back already (it does on a full disk)
+        if self.db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")

@@ -13,6 +13,8 @@ _HTML_HINT = re.compile(
     r"style|strong|em|b|i|meta|title)\b[^>]*>",
     re.IGNORECASE,
 )
+# How much longer than HEALTHCOOP_MAX_CHARS an HTML page may be: markup is most of a page.
+MARKUP_FACTOR = 50
 # C0/C1 control characters other than tab, newline and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
@@ -51,7 +53,16 @@ def clean_text(text: str, *, max_chars: int) -> tuple[str, bool]:
     characters removed), the record carries it so the offsets stay usable.
     """
     original = text
-    if looks_like_html(text):
+    html = looks_like_html(text)
+    if len(text) > max_chars * (MARKUP_FACTOR if html else 1):
+        # refused before any work: stripping a huge page costs seconds per megabyte
+        raise InputError(
+            f"article text has {len(text):,} characters{' of HTML' if html else ''}, over the "
+            f"limit of {max_chars:,}{f' ({MARKUP_FACTOR}× for markup)' if html else ''}; split "
+            "it or raise HEALTHCOOP_MAX_CHARS",
+            field="text",
+        )
+    if html:
         text = html_to_text(text)
     text = _CONTROL.sub("", text)
     if not unicodedata.is_normalized("NFC", text):

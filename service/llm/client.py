@@ -87,6 +87,19 @@ def _short(text: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _body_not_json(exc: BaseException, tally: _Tally) -> bool:
+    """Whether the HTTP body itself was not JSON (a server fault), as opposed to the model's
+    answer inside a completion (which instructor parses, and re-asks about)."""
+    if tally.last_parse_error is not None:
+        return False
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, json.JSONDecodeError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 # How much of an upstream error body a message quotes: enough for its own error message.
 QUOTE_LIMIT = 200
 
@@ -282,11 +295,16 @@ class OpenAILLM:
             return self._connection_error(cause, where)
         if isinstance(cause, openai.APIStatusError):
             return self._status_error(cause, where)
-        if isinstance(cause, openai.APIResponseValidationError) or tally.empty_choices:
+        if (
+            isinstance(cause, openai.APIResponseValidationError)
+            or tally.empty_choices
+            or _body_not_json(exc, tally)
+        ):
+            response = getattr(cause, "response", None)
+            detail = f" ({upstream_detail(response, self._secret)})" if response is not None else ""
             return BadResponse(
-                f"{where} answered HTTP 200 with no usable completion "
-                f"({upstream_detail(getattr(cause, 'response', None), self._secret)}); "
-                "is HEALTHCOOP_BASE_URL an OpenAI-compatible API?"
+                f"{where} answered HTTP 200 with no usable completion{detail}; is "
+                "HEALTHCOOP_BASE_URL an OpenAI-compatible API?"
             )
         if type(exc).__name__ == "IncompleteOutputException":
             return ExtractionError(

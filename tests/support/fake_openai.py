@@ -3,7 +3,9 @@
 It answers every chat completion with a tool call (instructor's tools mode) carrying
 `arguments`, after `latency` seconds. Faults are injected by name, in order, one per request:
 `Fault.rate_limit(retry_after)`, `Fault.server_error()`, `Fault.garbage()`, `Fault.hang()`,
-`Fault.malformed_json()`; when the script runs out, requests succeed. This is a named fixture,
+`Fault.malformed_json()`, `Fault.html_page()`, `Fault.no_choices()`, `Fault.cut_short()`,
+`Fault.unauthorized()`, `Fault.echo_credentials()`; when the script runs out, requests
+succeed. This is a named fixture,
 not a recording: it stands in for a server only where a real one cannot be made to fail.
 """
 
@@ -62,6 +64,33 @@ class Fault:
     def hang(cls, seconds: float = 30.0) -> Fault:
         return cls(delay=seconds)
 
+    @classmethod
+    def html_page(cls) -> Fault:
+        """HTTP 200 with an HTML page (a proxy's or a login page), not a completion."""
+        page = "<!doctype html><html><body><h1>Welcome</h1><p>Please sign in.</p></body></html>"
+        return cls(body=page, headers=(("content-type", "text/html; charset=utf-8"),))
+
+    @classmethod
+    def no_choices(cls) -> Fault:
+        """HTTP 200 with a completion that holds no choices at all."""
+        return cls(body="__no_choices__")
+
+    @classmethod
+    def cut_short(cls) -> Fault:
+        """HTTP 200 whose body stops before its Content-Length: the connection closes
+        mid-answer, as when a server crashes or a proxy resets it."""
+        return cls(body="__cut_short__")
+
+    @classmethod
+    def unauthorized(cls, status: int = 401) -> Fault:
+        return cls(status=status, body=json.dumps({"error": {"message": "invalid api key"}}))
+
+    @classmethod
+    def echo_credentials(cls, status: int = 500) -> Fault:
+        """An error whose body repeats the request's Authorization header (as some proxies'
+        debug pages do), around a long error message."""
+        return cls(status=status, body="__echo_credentials__")
+
 
 def completion(arguments: dict | str, *, model: str = "fake", as_content: bool = False) -> dict:
     """A chat completion carrying `arguments` as a tool call, or as the message content when
@@ -93,6 +122,8 @@ class FakeOpenAI:
     requests: int = 0
     bodies: list[dict] = field(default_factory=list)
     keep_bodies: bool = False
+    #: while set, chat requests wait (in flight) until it is cleared: a run held mid-way
+    held: threading.Event = field(default_factory=threading.Event)
 
     def script(self, *faults: Fault) -> None:
         self.faults.extend(faults)
@@ -113,6 +144,8 @@ class FakeOpenAI:
             await _send(send, 200, json.dumps({"object": "list", "data": [{"id": "fake"}]}))
             return
         self.requests += 1
+        while self.held.is_set():
+            await asyncio.sleep(0.01)
         try:
             request = json.loads(body)
         except ValueError:
@@ -129,6 +162,17 @@ class FakeOpenAI:
         elif fault is not None and fault.body == "__garbage_arguments__":
             garbage = completion("this is not JSON, sorry", as_content=as_content)
             await _send(send, 200, json.dumps(garbage))
+        elif fault is not None and fault.body == "__no_choices__":
+            empty = completion(self.arguments, as_content=as_content)
+            empty["choices"] = []
+            await _send(send, 200, json.dumps(empty))
+        elif fault is not None and fault.body == "__cut_short__":
+            whole = json.dumps(completion(self.arguments, as_content=as_content)).encode()
+            await _send_cut_short(send, whole)
+        elif fault is not None and fault.body == "__echo_credentials__":
+            auth = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            message = f"upstream failure; request had Authorization: {auth}; " + "x" * 400
+            await _send(send, fault.status, json.dumps({"error": {"message": message}}))
         elif fault is not None and (fault.status != 200 or fault.body is not None):
             await _send(send, fault.status, fault.body or "", fault.headers)
         else:
@@ -137,18 +181,35 @@ class FakeOpenAI:
 
 async def _send(send, status: int, body: str, headers=()) -> None:  # noqa: ANN001 - ASGI
     raw = body.encode()
+    given = {k.lower(): v for k, v in headers}
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", given.pop("content-type", "application/json").encode()),
                 (b"content-length", str(len(raw)).encode()),
-                *((k.encode(), v.encode()) for k, v in headers),
+                *((k.encode(), v.encode()) for k, v in given.items()),
             ],
         }
     )
     await send({"type": "http.response.body", "body": raw})
+
+
+async def _send_cut_short(send, whole: bytes) -> None:  # noqa: ANN001 - ASGI
+    """Promise `whole`, send half of it, and end the response: the server closes the
+    connection with the body incomplete."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(whole)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": whole[: len(whole) // 2]})
 
 
 def free_port() -> int:
