@@ -341,6 +341,8 @@ def _run_articles(articles: list[dict], save: Path | None) -> tuple[list[dict], 
             else:
                 extraction = record.model_dump(mode="json")
                 line = {"article_id": record.article_id, "status": "ok", "extraction": extraction}
+                if isinstance(article.get("published"), str):  # as the bulk runner writes it
+                    line = {**line, "published": str(article["published"])}
                 outcome = "ok"
             took = time.monotonic() - started
             typer.echo(f"[{n}/{len(articles)}] {article_id}: {outcome} ({took:.1f}s)", err=True)

@@ -527,3 +527,26 @@ def test_worker_processes_need_settings_not_an_extractor_and_enough_concurrency(
         healthcoop.annotate(archive, None, settings=settings, extractor=extractor, processes=2)
     with pytest.raises(ConfigError, match="concurrency of at least 3"):
         healthcoop.annotate(archive, None, settings=settings, concurrency=2, processes=3)
+
+
+def test_an_output_line_carries_the_articles_publication_date_for_consolidation(tmp_path):
+    records = [
+        {"id": "dated", "text": "Iran and Qatar met on health.", "published": "2024-05-01"},
+        {"id": "undated", "text": "Iran and Qatar met on health."},
+    ]
+    archive = write_jsonl(tmp_path / "archive.jsonl", records)
+    met = {
+        "relevant": True,
+        "parties": ["Iran", "Qatar"],
+        "meetings": [{"with": ["Iran", "Qatar"]}],
+    }
+    extractor, settings = instant_extractor(tmp_path, InstantLLM(answer=met))
+    healthcoop.annotate(archive, tmp_path / "out.jsonl", settings=settings, extractor=extractor)
+    lines = {x["article_id"]: x for x in read_out(tmp_path / "out.jsonl")}
+    assert lines["dated"]["published"] == "2024-05-01"
+    assert "published" not in lines["undated"]
+    from_line = healthcoop.consolidate([lines["dated"]])
+    assert from_line and from_line == healthcoop.consolidate(
+        [lines["dated"]["extraction"]], published={"dated": "2024-05-01"}
+    )
+    assert from_line != healthcoop.consolidate([lines["dated"]["extraction"]])

@@ -120,7 +120,10 @@ def output_line(item: Item, row: Row | None) -> str:
         data = json.loads(body)
         data["article_id"] = item.article_id
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return f'{{"article_id":{article_id},"status":"ok","extraction":{body}}}\n'
+    # the publication date travels with the record: consolidation dates undated mentions by it
+    published = item.article.published if item.article is not None else None
+    when = f'"published":"{published.isoformat()}",' if published else ""
+    return f'{{"article_id":{article_id},"status":"ok",{when}"extraction":{body}}}\n'
 
 
 def annotate_one(
