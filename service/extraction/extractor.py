@@ -29,6 +29,7 @@ from ..settings import Settings, get_settings
 from .answer import answer_model
 from .assemble import Source, assemble_answer, assemble_draft
 from .candidates import Candidates, find_candidates
+from .shapes import cached_answer_model
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,8 @@ class CandidateStrategy:
             # international health cooperation needs two parties and some health at all;
             # without them no question is worth a model call
             return Question(None, [], c)
-        return Question(answer_model(c), render(prepared, template, candidates=c), c)
+        # one model class per candidate shape: the LLM client builds its request once per class
+        return Question(cached_answer_model(c), render(prepared, template, candidates=c), c)
 
     def assemble(self, answer: Any, question: Question, prepared: Prepared, *, settings: Settings,
                  provenance: Provenance) -> ArticleExtraction:  # fmt: skip
