@@ -84,7 +84,8 @@ async def asettle(item: Item, extractor: Extractor) -> Row:
     """`settle`, for the async runner and worker processes."""
     assert item.article is not None
     try:
-        return ok_row(item, await extractor.aextract(item.article))
+        # the loop of a bulk run has nothing else to answer: no threads (extractor.aextract)
+        return ok_row(item, await extractor.aextract(item.article, offload=False))
     except HealthcoopError as exc:
         if exc.fatal:
             raise

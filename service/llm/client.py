@@ -119,6 +119,24 @@ class _Request:
         return b'{"messages":' + head.encode("utf-8") + self.tail
 
 
+@dataclass(frozen=True)
+class BatchState:
+    """Where a Batch API batch stands."""
+
+    batch_id: str
+    status: str  # validating, in_progress, finalizing, completed, failed, expired, cancelled…
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    errors: str = ""  # why a batch failed as a whole (its input was refused)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed", "expired", "cancelled")
+
+
 def _short(text: str, limit: int = 600) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -213,6 +231,12 @@ class OpenAILLM:
         )
         # one prepared request per response model class, for as long as the class lives
         self._requests: weakref.WeakKeyDictionary[type, _Request] = weakref.WeakKeyDictionary()
+        self._batch_handlers = mode_registry.get_handlers(
+            self._async.provider, instructor.Mode.JSON_SCHEMA
+        )
+        self._batch_requests: weakref.WeakKeyDictionary[type, _Request] = (
+            weakref.WeakKeyDictionary()
+        )
         self._requests_lock = threading.Lock()
 
     def close(self) -> None:
@@ -251,13 +275,16 @@ class OpenAILLM:
             "hooks": tally.hooks,
         }
 
-    def _request(self, response_model: type[BaseModel]) -> _Request:
-        """The prepared request for `response_model`, built on its first use."""
-        prepared = self._requests.get(response_model)
+    def _request(self, response_model: type[BaseModel], *, batch: bool = False) -> _Request:
+        """The prepared request for `response_model`, built on its first use (`batch`: in
+        the json_schema mode, as the Batch API path asks whatever the client's mode)."""
+        cache = self._batch_requests if batch else self._requests
+        prepared = cache.get(response_model)
         if prepared is not None:
             return prepared
-        assert self._handlers is not None
-        model, kwargs = self._handlers.request_handler(
+        handlers = self._batch_handlers if batch else self._handlers
+        assert handlers is not None
+        model, kwargs = handlers.request_handler(
             response_model=prepare_response_model(response_model), kwargs={"messages": []}
         )
         extra = {k: v for k, v in kwargs.items() if k != "messages"}
@@ -270,17 +297,19 @@ class OpenAILLM:
         tail = b"," + json.dumps(rest, ensure_ascii=False, separators=(",", ":"))[1:].encode()
         prepared = _Request(model, extra, tail)
         with self._requests_lock:
-            return self._requests.setdefault(response_model, prepared)
+            return cache.setdefault(response_model, prepared)
 
-    def _parse(self, response: ChatCompletion, model: type[BaseModel], tally: _Tally) -> Any:
+    def _parse(self, response: ChatCompletion, model: type[BaseModel], tally: _Tally,
+               handlers: ModeHandlers | None = None) -> Any:  # fmt: skip
         tally._on_response(response)
         if not response.choices:
             raise BadResponse(
                 f"{self.endpoint or 'the endpoint'} answered HTTP 200 with no usable completion "
                 "(no choices); is HEALTHCOOP_BASE_URL an OpenAI-compatible API?"
             )
-        assert self._handlers is not None
-        return self._handlers.response_parser(
+        handlers = handlers or self._handlers
+        assert handlers is not None
+        return handlers.response_parser(
             response=response,
             response_model=model,
             validation_context=None,
@@ -370,6 +399,118 @@ class OpenAILLM:
             try:
                 value = await self._aask(messages, response_model, tally)
                 return self._done(value, tally, started)
+            except Exception as exc:  # noqa: BLE001 - translated into our tree right here
+                error = self._translate(exc, tally)
+                if not self._should_retry(error, retry):
+                    raise error from None
+                await asyncio.sleep(self._delay(error, retry))
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------ the Batch API
+
+    def batch_body(self, messages: Sequence[Message], response_model: type[BaseModel]) -> dict:
+        """One Batch API request body for /v1/chat/completions: the messages, and the answer
+        schema as a `json_schema` response format (in every mode: a batch cannot re-ask)."""
+        prepared = self._request(response_model, batch=True)
+        return json.loads(prepared.body(list(messages)))
+
+    def batch_answer(self, body: dict, response_model: type[T]) -> Completion[T]:
+        """The validated answer in one Batch API result body (a chat completion), or the error
+        it is: an answer that does not validate is an ExtractionError, as online."""
+        tally = _Tally()
+        tally.requests = 1
+        prepared = self._request(response_model, batch=True)
+        try:
+            response = ChatCompletion.model_validate(body)
+            value = self._parse(response, prepared.model, tally, self._batch_handlers)
+        except _PARSE_ERRORS as exc:
+            tally.last_parse_error = _short(str(exc))
+            raise self._not_valid(tally) from None
+        except Exception as exc:  # noqa: BLE001 - translated into our tree right here
+            raise self._translate(exc, tally) from None
+        return Completion(value, tally.prompt_tokens, tally.completion_tokens, 1, 0)
+
+    def batch_failure(self, status_code: int | None, error: dict | None) -> LLMError:
+        """The error of one Batch API line that carries no answer: the request's HTTP status
+        and error body, or (no response at all) the line's error, e.g. the batch expired."""
+        error = error or {}
+        detail = error.get("error", error) if isinstance(error, dict) else {}
+        message = detail.get("message") if isinstance(detail, dict) else None
+        message = _short(redact(str(message or "no detail"), self._secret), QUOTE_LIMIT)
+        code = str(detail.get("code") or "") if isinstance(detail, dict) else ""
+        where = f"{self.endpoint or 'the endpoint'} (Batch API)"
+        if status_code is None:
+            if code in ("batch_expired", "batch_cancelled"):
+                return Timeout(
+                    f"{where}: the batch ended ({code}) before this request was answered; run "
+                    "the command again to ask it in a new batch"
+                )
+            return RequestRejected(f"{where} did not run this request: {message}")
+        if status_code == 429:
+            return RateLimited(f"{where} rate limited this request: {message}", status_code=429)
+        if status_code >= 500:
+            return ServerError(
+                f"{where} failed this request with HTTP {status_code}: {message}",
+                status_code=status_code,
+            )
+        return RequestRejected(
+            f"{where} refused this request with HTTP {status_code}: {message}",
+            status_code=status_code,
+        )
+
+    async def upload_batch_file(self, name: str, content: bytes) -> str:
+        """Upload a Batch API requests file (JSON Lines); its file id."""
+        done = await self._call(self._araw.files.create, file=(name, content), purpose="batch")
+        return done.id
+
+    async def create_batch(self, input_file_id: str, metadata: dict[str, str]) -> str:
+        """Start a batch over an uploaded requests file; its batch id."""
+        done = await self._call(
+            self._araw.batches.create,
+            input_file_id=input_file_id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            metadata=metadata,
+        )
+        return done.id
+
+    async def find_batch(self, input_file_id: str) -> str | None:
+        """The batch already started over `input_file_id`, if any (a run stopped between
+        starting a batch and keeping its id)."""
+        page = await self._call(self._araw.batches.list, limit=100)
+        for batch in page.data:
+            if batch.input_file_id == input_file_id:
+                return batch.id
+        return None
+
+    async def batch_state(self, batch_id: str) -> BatchState:
+        batch = await self._call(self._araw.batches.retrieve, batch_id)
+        counts = batch.request_counts
+        errors = "; ".join(e.message or e.code or "" for e in (batch.errors.data or [])) if (
+            batch.errors is not None
+        ) else ""  # fmt: skip
+        return BatchState(
+            batch.id,
+            batch.status,
+            total=counts.total if counts else 0,
+            completed=counts.completed if counts else 0,
+            failed=counts.failed if counts else 0,
+            output_file_id=batch.output_file_id,
+            error_file_id=batch.error_file_id,
+            errors=errors,
+        )
+
+    async def batch_file(self, file_id: str) -> bytes:
+        """The content of a Batch API file (results or errors, JSON Lines)."""
+        answer = await self._call(self._araw.files.content, file_id)
+        return answer.read()
+
+    async def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """One files/batches call, retried like a completion, failing as our errors."""
+        tally = _Tally()
+        for retry in range(self.settings.retries + 1):
+            try:
+                return await method(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - translated into our tree right here
                 error = self._translate(exc, tally)
                 if not self._should_retry(error, retry):
