@@ -3,8 +3,9 @@
 Every half millisecond a thread reads each other thread's CPU clock and its current stack, and
 charges the CPU used since the last look half to the stack it saw then and half to the one it
 sees now (a short burst of work between two looks is not all charged to the idle wait that
-follows it), each to the innermost frame that belongs to one of `GROUPS` (pydantic, json,
-asyncio and the like count for whoever called them). Threads blocked on I/O use no CPU and
+follows it), each to the innermost frame that belongs to one of `GROUPS` (pydantic, json and
+the like count for whoever called them; the event loop's and thread pools' own work, below
+a task step or a pool thread, is "other"). Threads blocked on I/O use no CPU and
 cost nothing; the sampler leaves itself out. While sampling, the interpreter switches threads
 every 0.5 ms instead of 5 ms, so the sampler gets its turn. Shares are approximate, totals
 are exact: scale the shares by `time.process_time()` of an unprofiled run.
@@ -30,6 +31,13 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
 ]
 OTHER = "event loop, threads, other"
 LABELS = [label for label, _ in GROUPS] + [OTHER]
+# Where the search for an owner stops: what runs above these frames is the event loop's or a
+# thread pool's own work, whoever started the loop or the thread.
+BOUNDARIES = {
+    ("asyncio/events.py", "_run"),  # one callback or task step of the event loop
+    ("asyncio/base_events.py", "_run_once"),  # the loop itself: select, schedule
+    ("concurrent/futures/thread.py", "_worker"),  # a pool thread waiting for work
+}
 
 
 def _owner(filename: str) -> str | None:
@@ -37,6 +45,10 @@ def _owner(filename: str) -> str | None:
         if any(p in filename for p in parts) and "/site-packages/healthcoop" not in filename:
             return label
     return None
+
+
+def _boundary(filename: str, name: str) -> bool:
+    return any(filename.endswith(f) and name == n for f, n in BOUNDARIES)
 
 
 class CpuSplit:
@@ -65,7 +77,9 @@ class CpuSplit:
             code = frame.f_code
             label = self._owners.get(code)
             if label is None:
-                label = self._owners[code] = _owner(code.co_filename) or ""
+                label = self._owners[code] = _owner(code.co_filename) or (
+                    OTHER if _boundary(code.co_filename, code.co_name) else ""
+                )
             if label:
                 return label
             frame = frame.f_back

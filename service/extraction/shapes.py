@@ -27,22 +27,30 @@ from .candidates import Candidates
 MAX_SHAPES = 512  # answer models kept; a few hundred KiB
 
 
+_ATOMS = (str, int, float, bool, type(None))
+_FIELDS: dict[type, tuple[str, ...]] = {}  # a dataclass's field names, looked up once
+
+
 def _frozen(value: Any) -> Hashable:
     """A hashable picture of `value` without its spans."""
-    if isinstance(value, Span):
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is Span:
         return None
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (type(value).__name__,) + tuple(
-            (f.name, _frozen(getattr(value, f.name))) for f in dataclasses.fields(value)
-        )
-    if isinstance(value, BaseModel):
-        return (type(value).__name__, _frozen(value.model_dump()))
-    if isinstance(value, dict):
+    if kind is list or kind is tuple:
+        return tuple(_frozen(v) for v in value if type(v) is not Span)
+    if kind is dict:
         return tuple(sorted(((_frozen(k), _frozen(v)) for k, v in value.items()), key=repr))
-    if isinstance(value, (list, tuple)):
-        return tuple(_frozen(v) for v in value if not isinstance(v, Span))
     if isinstance(value, enum.Enum):
         return value.value
+    names = _FIELDS.get(kind)
+    if names is None and dataclasses.is_dataclass(value):
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return (kind.__name__, *(_frozen(getattr(value, n)) for n in names))
+    if isinstance(value, BaseModel):
+        return (kind.__name__, _frozen(value.model_dump()))
     return value
 
 
