@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 import healthcoop
 from healthcoop import bulk
 from healthcoop.cli import app as cli_app
+from healthcoop.errors import ConfigError
 from healthcoop.settings import Settings
 from tests.support.fake_batch import FakeBatchAPI, LineFault
 from tests.support.fake_openai import serve
@@ -185,3 +186,10 @@ def test_the_cli_refuses_batch_api_with_another_engine(tmp_path):
         ],
     )
     assert result.exit_code == 2 and "--batch-api" in result.output
+
+
+def test_the_embedded_model_is_refused_for_a_batch_run_before_anything_starts(tmp_path):
+    archive = _archive(tmp_path / "in.jsonl")
+    settings = Settings(store=tmp_path / "store.sqlite")  # no endpoint: the embedded model
+    with pytest.raises(ConfigError, match="Batch API"):
+        healthcoop.annotate(archive, tmp_path / "out.jsonl", settings=settings, engine="batch-api")

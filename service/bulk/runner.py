@@ -415,6 +415,11 @@ async def _other_engine(
     """The annotate pass on Ray Data or a Batch API; returns the result key it stored under."""
     from ..llm.factory import endpoint_settings
 
+    if opts.engine == "batch-api" and settings.uses_embedded:
+        raise ConfigError(
+            "--batch-api needs an endpoint with a Batch API: set HEALTHCOOP_BASE_URL (the "
+            "embedded model answers one request at a time and has none)"
+        )
     settings = endpoint_settings(settings)  # start the embedded model once, here
     key = result_key(settings, Pipeline(settings).prompt_version, model_name(settings))
 
