@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import math
 import pickle
@@ -201,6 +202,15 @@ class RayEngine:
         self.limits: Any = None
 
     def __enter__(self) -> RayEngine:
+        if importlib.util.find_spec("ray") is None:  # say so now, not at the first record
+            _ray()
+        return self
+
+    def _connect(self) -> None:
+        """Start or join Ray, at the first window with work: a run that finds everything
+        stored starts nothing."""
+        if self.limits is not None:
+            return
         ray = _ray()
         # Ray's own notices (token auth, progress-bar settings, finished datasets) would
         # interleave with the run's progress; failures still reach the run as errors
@@ -228,19 +238,21 @@ class RayEngine:
         self.workers = max(1, self.workers or cpus)
         remote = ray.remote(num_cpus=0)(Limits)
         self.limits = remote.remote(self.settings.rpm, self.settings.tpm)
-        return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.limits is None:
+            return
         ray = _ray()
-        if self.limits is not None:
-            with contextlib.suppress(Exception):
-                ray.kill(self.limits)
+        with contextlib.suppress(Exception):
+            ray.kill(self.limits)
         if self._started:
             ray.shutdown()
         for lg, level in self._levels.items():
             lg.setLevel(level)
 
     def pauses(self) -> int:
+        if self.limits is None:
+            return 0
         ray = _ray()
         try:
             return int(ray.get(self.limits.pauses.remote(), timeout=5))
@@ -266,6 +278,7 @@ class RayEngine:
             one_pass.report()
 
     async def _window(self, window: list[Item], one_pass: Any) -> None:
+        self._connect()
         loop = asyncio.get_running_loop()
         stop = threading.Event()
 
