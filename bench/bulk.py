@@ -143,6 +143,17 @@ def run_child(archive: Path, store: Path, out: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def peak_rss_mib() -> float:
+    """This process's peak RSS. VmHWM starts afresh at exec; ru_maxrss can keep the high-water
+    mark of the parent that forked it (a parent running Ray is large)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
 def child(archive: str, store: str, out: str) -> None:
     import healthcoop
     from healthcoop.extraction import Extractor
@@ -154,7 +165,7 @@ def child(archive: str, store: str, out: str) -> None:
     started = time.perf_counter()
     summary = healthcoop.annotate(archive, out, settings=settings, extractor=extractor)
     elapsed = time.perf_counter() - started
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    rss_mib = peak_rss_mib()
     print(
         json.dumps(
             {
