@@ -1,9 +1,14 @@
 """Bulk runner benchmark: throughput against a fake server, a fully cached re-run, peak RSS.
 
-    python -m bench.bulk            # about three minutes on 2 cores
+    python -m bench.bulk                 # about five minutes on 2 cores
+    python -m bench.bulk --skip-memory   # the throughput table only
 
-1. throughput: `annotate` against the fake OpenAI-compatible server (tests/fakes.py) running in
-   a separate process with a fixed latency, as a ratio to the ideal concurrency ÷ latency;
+1. throughput: `annotate` against the fake OpenAI-compatible server
+   (tests/support/fake_openai.py) running in a separate process with a fixed latency, as a
+   ratio to the ideal concurrency ÷ latency, side by side: one process (C=32), `--processes
+   2` (C=64) and `--engine ray` with two workers on a local Ray (C=64). Each row also shows
+   the CPU the fake server spent per request: it must stay far below one core, or the fake,
+   not the client, would set the pace;
 2. a fully cached re-run over 100,000 records (nothing asked, everything written);
 3. peak RSS of a whole run (annotate + write) over 10k and 100k records, each in a fresh
    process, with an in-process model that answers at once and the `extract` (draft) prompt,
@@ -62,7 +67,15 @@ def serve_fake(latency: float) -> tuple[subprocess.Popen, str]:
     return proc, proc.stdout.readline().strip()
 
 
-def throughput(tmp: Path, *, n: int, concurrency: int, processes: int, latency: float) -> dict:
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(
+    tmp: Path, *, n: int, concurrency: int, processes: int, latency: float, engine: str = "local"
+) -> dict:
     import healthcoop
     from healthcoop.settings import Settings
 
@@ -78,18 +91,22 @@ def throughput(tmp: Path, *, n: int, concurrency: int, processes: int, latency: 
             processes=processes,
         )
         # warm up imports, the connection pool and the server, outside the measured run
+        # (Ray Data starts its actors afresh for each run: their start-up is in the ratio)
         warm = make_archive(tmp / "warm.jsonl", concurrency, first=10 * n)  # not in the archive
-        healthcoop.annotate(warm, None, settings=settings)
+        healthcoop.annotate(warm, None, settings=settings, engine=engine)
         samples: list[tuple[float, int]] = []
+        fake_cpu = proc_cpu(proc.pid)
         cpu, started = time.process_time(), time.perf_counter()
         summary = healthcoop.annotate(
             archive,
             tmp / "tp.out.jsonl",
             settings=settings,
+            engine=engine,
             progress=lambda p: samples.append((time.perf_counter(), p.annotated)),
         )
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu
+        fake_cpu = proc_cpu(proc.pid) - fake_cpu
     finally:
         proc.stdin.close()
         proc.wait(timeout=10)
@@ -107,7 +124,10 @@ def throughput(tmp: Path, *, n: int, concurrency: int, processes: int, latency: 
         "steady": steady / ideal,
         "latency": latency,
         "processes": processes,
+        "concurrency": concurrency,
+        "engine": engine,
         "cpu_ms": cpu / n * 1000,
+        "fake_ms": fake_cpu / n * 1000,
     }
 
 
@@ -123,6 +143,17 @@ def run_child(archive: Path, store: Path, out: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def peak_rss_mib() -> float:
+    """This process's peak RSS. VmHWM starts afresh at exec; ru_maxrss can keep the high-water
+    mark of the parent that forked it (a parent running Ray is large)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
 def child(archive: str, store: str, out: str) -> None:
     import healthcoop
     from healthcoop.extraction import Extractor
@@ -134,7 +165,7 @@ def child(archive: str, store: str, out: str) -> None:
     started = time.perf_counter()
     summary = healthcoop.annotate(archive, out, settings=settings, extractor=extractor)
     elapsed = time.perf_counter() - started
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    rss_mib = peak_rss_mib()
     print(
         json.dumps(
             {
@@ -148,52 +179,66 @@ def child(archive: str, store: str, out: str) -> None:
     )
 
 
+RUNS = {  # name → (engine, processes or Ray workers, concurrency)
+    "1 process": ("local", 1, 32),
+    "--processes 2": ("local", 2, 64),
+    "--engine ray": ("ray", 2, 64),
+}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--records", type=int, default=1200, help="records in each throughput run")
-    p.add_argument("--concurrency", type=int, default=32)
-    p.add_argument("--processes", type=int, nargs="+", default=[1, 2], help="worker processes")
-    p.add_argument(
-        "--latency", type=float, nargs="+", default=[1.0, 0.5], help="fake server latencies, s"
-    )
+    p.add_argument("--records", type=int, default=2400, help="records in each throughput run")
+    p.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    p.add_argument("--latency", type=float, nargs="+", default=[0.5], help="fake latencies, s")
     p.add_argument("--large", type=int, default=100_000, help="records in the large archive")
     p.add_argument("--small", type=int, default=10_000, help="records in the small archive")
+    p.add_argument("--skip-memory", action="store_true", help="the throughput table only")
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         child(*args.child)
         return
+    if "--engine ray" in args.runs:
+        import ray
+
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
 
     with tempfile.TemporaryDirectory(prefix="healthcoop-bench-") as d:
         tmp = Path(d)
-        tps = [
-            throughput(
-                tmp / f"tp{lat}-{procs}",
-                n=args.records,
-                concurrency=args.concurrency,
-                processes=procs,
-                latency=lat,
-            )
-            for lat in args.latency
-            for procs in args.processes
-        ]
-        small = make_archive(tmp / "small.jsonl", args.small)
-        large = make_archive(tmp / "large.jsonl", args.large)
-        rss_small = run_child(small, tmp / "small.sqlite", tmp / "small.out.jsonl")
-        rss_large = run_child(large, tmp / "large.sqlite", tmp / "large.out.jsonl")
-        cached = run_child(large, tmp / "large.sqlite", tmp / "large.out2.jsonl")
-        assert cached["cached"] == args.large and cached["annotated"] == 0, cached
-        size_mib = large.stat().st_size / 2**20
+        tps = []
+        for lat in args.latency:
+            for name in args.runs:
+                engine, procs, conc = RUNS[name]
+                tp = throughput(tmp / f"tp{lat}-{len(tps)}", n=args.records, concurrency=conc,
+                                processes=procs, latency=lat, engine=engine)  # fmt: skip
+                tps.append({**tp, "name": name})
+        if not args.skip_memory:
+            small = make_archive(tmp / "small.jsonl", args.small)
+            large = make_archive(tmp / "large.jsonl", args.large)
+            rss_small = run_child(small, tmp / "small.sqlite", tmp / "small.out.jsonl")
+            rss_large = run_child(large, tmp / "large.sqlite", tmp / "large.out.jsonl")
+            cached = run_child(large, tmp / "large.sqlite", tmp / "large.out2.jsonl")
+            assert cached["cached"] == args.large and cached["annotated"] == 0, cached
+            size_mib = large.stat().st_size / 2**20
 
-    print(f"{'':34}{'result':>14}  note")
+    print(f"throughput against the fake server, {args.records:,} records, {os.cpu_count()} cores")
+    print(
+        f"{'run':16}{'latency':>8}{'C':>4}{'ideal/s':>9}{'whole run':>10}{'steady':>8}"
+        f"{'rec/s':>8}{'CPU ms/rec':>11}{'fake ms/req':>12}"
+    )
     for tp in tps:
-        label = f"throughput, {tp['latency']:g} s, {tp['processes']} proc"
         print(
-            f"{label:34}{tp['ratio']:>13.2f}×  "
-            f"steady {tp['steady']:.2f}×; {tp['rate']:.1f} rec/s of ideal {tp['ideal']:.1f} "
-            f"({args.concurrency} ÷ {tp['latency']:g} s), {tp['records']:,} in "
-            f"{tp['seconds']:.1f} s, main-process CPU {tp['cpu_ms']:.1f} ms/record"
+            f"{tp['name']:16}{tp['latency'] * 1000:>6.0f}ms{tp['concurrency']:>4}"
+            f"{tp['ideal']:>9.0f}{tp['ratio']:>9.2f}×{tp['steady']:>7.2f}×{tp['rate']:>8.1f}"
+            f"{tp['cpu_ms']:>11.1f}{tp['fake_ms']:>12.2f}"
         )
+    print(
+        "whole run: records ÷ elapsed ÷ ideal (C ÷ latency); steady: from 10% to 90% of the "
+        "records; CPU ms/rec: the main process (the driver, with --processes and Ray)"
+    )
+    if args.skip_memory:
+        return
     print(
         f"{f'cached re-run, {args.large:,} records':34}{cached['seconds']:>12.1f} s  "
         f"{args.large / cached['seconds']:,.0f} rec/s, nothing asked, all written"
@@ -207,7 +252,6 @@ def main() -> None:
         f"first run, annotated in {rss_large['seconds']:.1f} s (archive {size_mib:.0f} MiB)"
     )
     print(f"{f'peak RSS, cached re-run {args.large:,}':34}{cached['rss_mib']:>10.0f} MiB")
-    print(f"cpu: {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Throughput of the HTTP service against a fake model server with a fixed latency.
 
-    .venv/bin/python -m bench.service [--latency 0.25] [--concurrency 4 16 32 64] [--burst]
+    python -m bench.service [--latency 0.25] [--concurrency 4 16 32 64] [--burst]
 
 Three processes, so none shares a GIL with another: the fake OpenAI-compatible server
-(tests/fakes.py, answering after `latency` seconds), the service (uvicorn, as `healthcoop serve`
-runs it) with HEALTHCOOP_SERVICE_CONCURRENCY = C, and this load generator keeping C requests in
-flight. The ideal is C / latency requests per second: the model is the bottleneck, and the
-service should add next to nothing to it.
+(tests/support/fake_openai.py, answering after `latency` seconds), the service (uvicorn, as
+`healthcoop serve` runs it) with HEALTHCOOP_SERVICE_CONCURRENCY = C, and this load generator
+keeping C requests in flight. The ideal is C / latency requests per second: the model is the
+bottleneck, and the service should add next to nothing to it. Each row also shows the CPU the
+service and the fake server spent per request.
 """
 
 from __future__ import annotations
@@ -103,6 +104,14 @@ async def load(
     return len(latencies), latencies
 
 
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     import socket
 
@@ -129,7 +138,7 @@ def main() -> None:
     start = "all at once" if args.burst else "spread over one latency"
     print(f"fake model latency {args.latency * 1000:.0f} ms, {args.seconds:g} s measured, {start}")
     print(f"{'C':>4} {'requests':>8} {'req/s':>8} {'ideal':>8} {'ratio':>6}", end=" ")
-    print(f"{'p50 ms':>7} {'p99 ms':>7}")
+    print(f"{'p50 ms':>7} {'p99 ms':>7} {'service CPU ms/req':>19} {'fake CPU ms/req':>16}")
     try:
         wait_for(f"{fake_url}/models")
         for concurrency in args.concurrency:
@@ -141,9 +150,16 @@ def main() -> None:
             try:
                 base = f"http://127.0.0.1:{port}"
                 wait_for(f"{base}/healthz")
+                cpu = (proc_cpu(service.pid), proc_cpu(fake.pid))
                 done, latencies = asyncio.run(
                     load(base, concurrency, args.latency, args.seconds, text, burst=args.burst)
                 )
+                # CPU over the warm-up and the window, per request of the window: an estimate
+                sent = done * (1 + (2 * args.latency + 1.0) / args.seconds)
+                cpu = [
+                    (proc_cpu(p) - c) / sent * 1000
+                    for p, c in zip((service.pid, fake.pid), cpu, strict=True)
+                ]
             finally:
                 service.terminate()
                 service.join(10)
@@ -151,7 +167,7 @@ def main() -> None:
             q = statistics.quantiles(latencies, n=100)
             print(
                 f"{concurrency:>4} {done:>8} {rps:>8.1f} {ideal:>8.1f} {rps / ideal:>6.3f} "
-                f"{q[49] * 1000:>7.0f} {q[98] * 1000:>7.0f}"
+                f"{q[49] * 1000:>7.0f} {q[98] * 1000:>7.0f} {cpu[0]:>19.1f} {cpu[1]:>16.2f}"
             )
     finally:
         fake.terminate()

@@ -153,11 +153,23 @@ def annotate(
     text_field: Annotated[str, typer.Option(help="field or column holding the text")] = "text",
     id_field: Annotated[str, typer.Option(help="field or column holding the id")] = "id",
     progress: Annotated[bool, typer.Option(help="show a live progress bar")] = True,
+    engine: Annotated[
+        str, typer.Option(help="local (this machine) or ray (Ray Data; needs the ray extra)")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="join the Ray cluster at this address [default: start a local Ray]"),
+    ] = None,
+    batch_api: Annotated[
+        bool, typer.Option(help="use the endpoint's Batch API: half the price, answers within 24 h")
+    ] = False,
 ) -> None:
     """Annotate an archive, reusing every result the store holds for this prompt and model."""
     from . import bulk
 
     settings = get_settings()
+    if batch_api and engine != "local":
+        raise _fail(ConfigError("--batch-api sends the requests itself: drop --engine"))
     options = bulk.RunOptions(
         store=store,
         force=force,
@@ -168,6 +180,8 @@ def annotate(
         tpm=tpm,
         text_field=text_field,
         id_field=id_field,
+        engine="batch-api" if batch_api else engine,
+        ray_address=ray_address,
     )
     try:
         if dry_run:

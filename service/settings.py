@@ -98,12 +98,41 @@ class Settings(BaseSettings):
     price_completion: float | None = Field(
         default=None, ge=0, description="USD per million completion tokens, for --dry-run"
     )
+    batch_price_prompt: float | None = Field(
+        default=None,
+        ge=0,
+        description="USD per million prompt tokens on the Batch API, for "
+        "--batch-api --dry-run; default: half of price_prompt",
+    )
+    batch_price_completion: float | None = Field(
+        default=None,
+        ge=0,
+        description="USD per million completion tokens on the Batch API; "
+        "default: half of price_completion",
+    )
+    batch_poll_seconds: float = Field(
+        default=30.0, gt=0, description="seconds between looks at a Batch API batch in flight"
+    )
 
     # --- evaluation (healthcoop eval) ---
 
     @property
     def uses_embedded(self) -> bool:
         return not self.base_url
+
+    def batch_prices(self) -> tuple[float | None, float | None]:
+        """USD per million prompt and completion tokens on the Batch API (half the usual
+        price unless set)."""
+
+        def half(price: float | None) -> float | None:
+            return price / 2 if price is not None else None
+
+        return (
+            self.batch_price_prompt if self.batch_price_prompt is not None
+            else half(self.price_prompt),
+            self.batch_price_completion if self.batch_price_completion is not None
+            else half(self.price_completion),
+        )  # fmt: skip
 
 
 @lru_cache(maxsize=1)

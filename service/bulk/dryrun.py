@@ -34,6 +34,7 @@ class DryRun:
     prompt_tokens: int = 0  # estimated, for those requests
     completion_tokens_max: int = 0  # the cap: max_tokens for each request
     cost_max: float | None = None  # USD, when prices are set
+    batch: bool = False  # priced at Batch API prices
     store: Path | None = None
     key: ResultKey | None = None
 
@@ -108,9 +109,14 @@ def plan(
         share * (text_chars + result.todo * mean_overhead) / CHARS_PER_TOKEN
     )
     result.completion_tokens_max = result.requests * settings.max_tokens
-    if settings.price_prompt is not None or settings.price_completion is not None:
+    result.batch = opts.engine == "batch-api"
+    prompt_price, completion_price = (
+        settings.batch_prices() if result.batch
+        else (settings.price_prompt, settings.price_completion)
+    )  # fmt: skip
+    if prompt_price is not None or completion_price is not None:
         result.cost_max = (
-            result.prompt_tokens * (settings.price_prompt or 0.0)
-            + result.completion_tokens_max * (settings.price_completion or 0.0)
+            result.prompt_tokens * (prompt_price or 0.0)
+            + result.completion_tokens_max * (completion_price or 0.0)
         ) / 1e6
     return result

@@ -84,7 +84,9 @@ def plan_report(p: DryRun) -> str:
         "(max_tokens for each)",
     ]
     if p.cost_max is not None:
-        lines.append(f"cost: ≤ ${p.cost_max:,.2f} (at HEALTHCOOP_PRICE_* per million tokens)")
+        prices = "Batch API prices: HEALTHCOOP_BATCH_PRICE_*, or half of HEALTHCOOP_PRICE_*"
+        per = prices if p.batch else "HEALTHCOOP_PRICE_* per million tokens"
+        lines.append(f"cost: ≤ ${p.cost_max:,.2f} (at {per})")
     else:
         lines.append(
             "cost: set HEALTHCOOP_PRICE_PROMPT and HEALTHCOOP_PRICE_COMPLETION (USD per "

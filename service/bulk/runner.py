@@ -39,6 +39,7 @@ from .store import ResultKey, Row, Store
 from .unit import asettle, output_line, ramp, result_key
 
 CHUNK = 256  # records read, looked up and written together
+ENGINES = ("local", "ray", "batch-api")
 TICK = 0.25  # seconds between store commits and progress reports, when answers trickle in
 
 
@@ -90,7 +91,11 @@ class RunOptions:
 
     `force` re-annotates everything; `only_errors` retries every stored failure (a plain run
     retries only the failures the server caused: rate limits, timeouts, 5xx). `concurrency`,
-    `processes`, `rpm`, `tpm` and `store` override the settings of the same name.
+    `processes`, `rpm`, `tpm` and `store` override the settings of the same name. `engine`
+    is "local" (this process, or `processes` worker processes), "ray" (Ray Data workers,
+    joining the cluster at `ray_address` or starting a local Ray; `processes` then counts
+    its workers, by default one per CPU) or "batch-api" (an OpenAI-compatible Batch API:
+    `batch_api.py`).
     """
 
     store: str | os.PathLike[str] | None = None
@@ -103,6 +108,8 @@ class RunOptions:
     text_field: str = "text"
     id_field: str = "id"
     progress: ProgressFn | None = None
+    engine: str = "local"
+    ray_address: str | None = None
 
     def settings(self, settings: Settings | None) -> Settings:
         """The settings with this run's overrides applied."""
@@ -117,6 +124,10 @@ class RunOptions:
         return settings.model_copy(update=update) if update else settings
 
     def check(self, settings: Settings) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"unknown engine {self.engine!r}; use one of: {', '.join(ENGINES)}")
+        if self.ray_address and self.engine != "ray":
+            raise ConfigError("--ray-address joins a Ray cluster: add --engine ray")
         if self.force and self.only_errors:
             raise ConfigError("--force re-runs everything; drop --only-errors or --force")
         if settings.concurrency < 1 or settings.processes < 1:
@@ -238,7 +249,7 @@ class _Pass:
         self.queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=self.concurrency * 2)
         self.writer = _Writer(self.store, self.key, self.inflight)
 
-    def _todo(self, chunk: list[Item]) -> list[Item]:
+    def todo(self, chunk: list[Item]) -> list[Item]:
         """The records of a chunk to ask about; the others are counted as settled. Decided
         before the first await, so no key is chosen twice."""
         stats = self.stats
@@ -263,7 +274,7 @@ class _Pass:
 
     async def produce(self, items: Iterator[Item]) -> None:
         for chunk in chunks(items, CHUNK):
-            for item in self._todo(chunk):
+            for item in self.todo(chunk):
                 await self.queue.put(item)
         for _ in range(self.concurrency):
             await self.queue.put(None)
@@ -407,6 +418,46 @@ async def _engine(
     return key, pool.settle, lambda: pool.pauses
 
 
+async def _other_engine(
+    stack: contextlib.AsyncExitStack,
+    db: Store,
+    settings: Settings,
+    opts: RunOptions,
+    stats: Progress,
+    source: str | os.PathLike[str],
+) -> ResultKey:
+    """The annotate pass on Ray Data or a Batch API; returns the result key it stored under."""
+    from ..llm.factory import endpoint_settings
+
+    if opts.engine == "batch-api" and settings.uses_embedded:
+        raise ConfigError(
+            "--batch-api needs an endpoint with a Batch API: set HEALTHCOOP_BASE_URL (the "
+            "embedded model answers one request at a time and has none)"
+        )
+    settings = endpoint_settings(settings)  # start the embedded model once, here
+    key = result_key(settings, Pipeline(settings).prompt_version, model_name(settings))
+
+    async def nothing(item: Item) -> Row:
+        raise AssertionError("the engine answers records itself")
+
+    def one_pass(pauses: Callable[[], int] | None) -> _Pass:
+        return _Pass(db, key, nothing, opts.selection, settings.concurrency, stats, pauses,
+                     opts.progress)  # fmt: skip
+
+    if opts.engine == "ray":
+        from .ray_engine import RayEngine
+
+        workers = settings.processes if settings.processes > 1 else None
+        engine = stack.enter_context(RayEngine(settings, address=opts.ray_address, workers=workers))
+        await engine.run(one_pass(engine.pauses), opts.read(source))
+    else:
+        from .batch_api import BatchEngine
+
+        engine = BatchEngine(settings, db, key)
+        await engine.run(one_pass(None), opts.read(source))
+    return key
+
+
 async def aannotate(
     source: str | os.PathLike[str],
     out: str | os.PathLike[str] | None = None,
@@ -420,7 +471,7 @@ async def aannotate(
     opts = run_options(options, overrides)
     settings = opts.settings(settings)
     opts.check(settings)
-    if extractor is not None and settings.processes > 1:
+    if extractor is not None and (settings.processes > 1 or opts.engine != "local"):
         raise ConfigError("worker processes build their own extractors: pass processes=1")
     path = store_path(settings)
     # one run per output at a time, refused before anything is read or asked
@@ -431,11 +482,13 @@ async def aannotate(
         stats = Progress(total=archive.count(source) if opts.progress else None)
         started = time.monotonic()
         async with contextlib.AsyncExitStack() as stack:
-            key, settle, pauses = await _engine(stack, settings, extractor)
-            one_pass = _Pass(
-                db, key, settle, opts.selection, settings.concurrency, stats, pauses, opts.progress
-            )
-            await one_pass.run(opts.read(source))
+            if opts.engine == "local":
+                key, settle, pauses = await _engine(stack, settings, extractor)
+                one_pass = _Pass(db, key, settle, opts.selection, settings.concurrency, stats,
+                                 pauses, opts.progress)  # fmt: skip
+                await one_pass.run(opts.read(source))
+            else:
+                key = await _other_engine(stack, db, settings, opts, stats, source)
         if out is None:
             summary = Summary()
         else:

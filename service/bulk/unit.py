@@ -92,7 +92,10 @@ async def asettle(item: Item, extractor: Extractor) -> Row:
     """`settle`, for the async runner and worker processes."""
     assert item.article is not None
     try:
-        outcome: ArticleExtraction | Exception = await extractor.aextract(item.article)
+        # the loop of a bulk run has nothing else to answer: no threads (extractor.aextract)
+        outcome: ArticleExtraction | Exception = await extractor.aextract(
+            item.article, offload=False
+        )
     except Exception as exc:  # noqa: BLE001 - sorted out by _row
         outcome = exc
     return _row(item, outcome)

@@ -36,6 +36,7 @@ class Folded:
         return self.index[start], self.index[end - 1] + 1 if end > start else self.index[start]
 
 
+@lru_cache(maxsize=8192)  # a text repeats few distinct characters; folding each is the cost
 def _fold_char(ch: str) -> str:
     ch = ch.translate(_FOLD)
     # strip accents so "Zafarqandí" meets "Zafarqandi"; keep non-Latin scripts as they are

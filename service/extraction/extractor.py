@@ -29,6 +29,7 @@ from ..settings import Settings, get_settings
 from .answer import answer_model
 from .assemble import Source, assemble_answer, assemble_draft
 from .candidates import Candidates, find_candidates
+from .shapes import cached_answer_model
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,8 @@ class CandidateStrategy:
             # international health cooperation needs two parties and some health at all;
             # without them no question is worth a model call
             return Question(None, [], c)
-        return Question(answer_model(c), render(prepared, template, candidates=c), c)
+        # one model class per candidate shape: the LLM client builds its request once per class
+        return Question(cached_answer_model(c), render(prepared, template, candidates=c), c)
 
     def assemble(self, answer: Any, question: Question, prepared: Prepared, *, settings: Settings,
                  provenance: Provenance) -> ArticleExtraction:  # fmt: skip
@@ -239,13 +241,22 @@ class Extractor:
         )
         return self._finish(question, prepared, done)
 
-    async def aextract(self, article: Article | Mapping[str, Any] | str) -> ArticleExtraction:
-        # candidate finding and assembly are CPU work: keep them off the event loop, so a
-        # service stays responsive while long articles are processed
-        prepared, question = await asyncio.to_thread(self.pipeline.ask, article)
+    async def aextract(
+        self, article: Article | Mapping[str, Any] | str, *, offload: bool = True
+    ) -> ArticleExtraction:
+        """`extract`, for asyncio code. With `offload` (a service) candidate finding and
+        assembly run in threads, so the loop answers other requests meanwhile; without it (a
+        bulk run, whose loop does nothing else) they run on the loop: no thread hand-offs,
+        and no waiting for the GIL on every socket call while a thread holds it."""
+        if offload:
+            prepared, question = await asyncio.to_thread(self.pipeline.ask, article)
+        else:
+            prepared, question = self.pipeline.ask(article)
         done = (
             await self.llm.acomplete(question.messages, question.response_model)
             if question.response_model is not None
             else _NO_CALL
         )
-        return await asyncio.to_thread(self._finish, question, prepared, done)
+        if offload:
+            return await asyncio.to_thread(self._finish, question, prepared, done)
+        return self._finish(question, prepared, done)

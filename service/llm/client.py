@@ -4,6 +4,15 @@ Every other module sees `LLM` and `Completion` (`llm/base.py`); the doors get an
 from `llm.factory.build_llm`, never by building one. Tests swap the HTTP transport
 (`transport=`) or the whole `LLM`, never patch this module. Failures leave here as classes of
 the error tree (`errors.py`), with any credential redacted from what the endpoint said.
+
+In the `tools` and `json_schema` modes a request is built once per response model class
+(`_Request`: instructor's request handler run once, the JSON body after the messages
+serialized once) and posted through the openai client as bytes; the answer is parsed, and
+re-asked on a validation error, by the same instructor handlers its own retry loop uses.
+That keeps instructor's request format and validation while skipping what it re-derives on
+every call (the schema, a wrapper model, a walk over the validators): most of the CPU a
+request cost. The `json` and `md_json` modes put the schema into the messages and go through
+instructor's full call path.
 """
 
 from __future__ import annotations
@@ -12,8 +21,11 @@ import asyncio
 import json
 import logging
 import random
+import threading
 import time
+import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -21,6 +33,11 @@ import instructor
 import openai
 from instructor.core import InstructorRetryException
 from instructor.core.hooks import Hooks
+from instructor.v2.core.errors import ResponseParsingError
+from instructor.v2.core.registry import ModeHandlers, mode_registry
+from instructor.v2.core.response_model import prepare_response_model
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, ValidationError
 
 from ..errors import (
     AuthRejected,
@@ -71,6 +88,7 @@ class _Tally:
         self.requests += 1
 
     def _on_response(self, response: Any) -> None:
+        """Count one answer (called by instructor's hook, or directly on the prebuilt path)."""
         if not getattr(response, "choices", None):
             self.empty_choices = True  # a 200 that carries no answer at all
         usage = getattr(response, "usage", None)
@@ -80,6 +98,43 @@ class _Tally:
 
     def _on_parse_error(self, error: Exception) -> None:
         self.last_parse_error = _short(str(error))
+
+
+# what instructor's own retry loop re-asks on (instructor.v2.core.retry._RETRYABLE_PARSE_ERRORS)
+_PARSE_ERRORS = (ValidationError, json.JSONDecodeError, ResponseParsingError)
+# modes whose request leaves the messages as they are: those are built once per model class
+_PREBUILT_MODES = ("tools", "json_schema")
+
+
+@dataclass(frozen=True)
+class _Request:
+    """Everything one response model's requests share, prepared once."""
+
+    model: type[BaseModel]  # instructor's runtime model: what an answer is validated with
+    extra: dict[str, Any]  # what instructor adds to a request: tools + tool_choice, or format
+    tail: bytes  # the JSON body after its "messages" member, serialized once
+
+    def body(self, messages: list[Any]) -> bytes:
+        head = json.dumps(messages, ensure_ascii=False, separators=(",", ":"))
+        return b'{"messages":' + head.encode("utf-8") + self.tail
+
+
+@dataclass(frozen=True)
+class BatchState:
+    """Where a Batch API batch stands."""
+
+    batch_id: str
+    status: str  # validating, in_progress, finalizing, completed, failed, expired, cancelled…
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    errors: str = ""  # why a batch failed as a whole (its input was refused)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed", "expired", "cancelled")
 
 
 def _short(text: str, limit: int = 600) -> str:
@@ -178,12 +233,24 @@ class OpenAILLM:
             "timeout": settings.timeout,
             "max_retries": 0,  # retries are ours: bounded, counted, Retry-After honoured
         }
-        self._sync = instructor.from_openai(
-            openai.OpenAI(**common, http_client=self.http), mode=self._mode
+        self._raw = openai.OpenAI(**common, http_client=self.http)
+        self._araw = openai.AsyncOpenAI(**common, http_client=self.ahttp)
+        self._sync = instructor.from_openai(self._raw, mode=self._mode)
+        self._async = instructor.from_openai(self._araw, mode=self._mode)
+        self._handlers: ModeHandlers | None = (
+            mode_registry.get_handlers(self._async.provider, self._mode)
+            if settings.mode in _PREBUILT_MODES
+            else None
         )
-        self._async = instructor.from_openai(
-            openai.AsyncOpenAI(**common, http_client=self.ahttp), mode=self._mode
+        # one prepared request per response model class, for as long as the class lives
+        self._requests: weakref.WeakKeyDictionary[type, _Request] = weakref.WeakKeyDictionary()
+        self._batch_handlers = mode_registry.get_handlers(
+            self._async.provider, instructor.Mode.JSON_SCHEMA
         )
+        self._batch_requests: weakref.WeakKeyDictionary[type, _Request] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._requests_lock = threading.Lock()
 
     def close(self) -> None:
         self.http.close()
@@ -221,14 +288,115 @@ class OpenAILLM:
             "hooks": tally.hooks,
         }
 
+    def _request(self, response_model: type[BaseModel], *, batch: bool = False) -> _Request:
+        """The prepared request for `response_model`, built on its first use (`batch`: in
+        the json_schema mode, as the Batch API path asks whatever the client's mode)."""
+        cache = self._batch_requests if batch else self._requests
+        prepared = cache.get(response_model)
+        if prepared is not None:
+            return prepared
+        handlers = self._batch_handlers if batch else self._handlers
+        assert handlers is not None
+        model, kwargs = handlers.request_handler(
+            response_model=prepare_response_model(response_model), kwargs={"messages": []}
+        )
+        extra = {k: v for k, v in kwargs.items() if k != "messages"}
+        rest = {
+            "model": self.model,
+            "max_tokens": self.settings.max_tokens,
+            "temperature": self.settings.temperature,
+            **extra,
+        }
+        tail = b"," + json.dumps(rest, ensure_ascii=False, separators=(",", ":"))[1:].encode()
+        prepared = _Request(model, extra, tail)
+        with self._requests_lock:
+            return cache.setdefault(response_model, prepared)
+
+    def _parse(self, response: ChatCompletion, model: type[BaseModel], tally: _Tally,
+               handlers: ModeHandlers | None = None) -> Any:  # fmt: skip
+        tally._on_response(response)
+        if not response.choices:
+            raise BadResponse(
+                f"{self.endpoint or 'the endpoint'} answered HTTP 200 with no usable completion "
+                "(no choices); is HEALTHCOOP_BASE_URL an OpenAI-compatible API?"
+            )
+        handlers = handlers or self._handlers
+        assert handlers is not None
+        return handlers.response_parser(
+            response=response,
+            response_model=model,
+            validation_context=None,
+            strict=True,  # as instructor's create() validates by default
+            stream=False,
+            is_async=False,
+        )
+
+    def _reask_or_stop(self, kwargs: dict, response: ChatCompletion, error: Exception,
+                       tally: _Tally, first: int) -> dict:  # fmt: skip
+        """The next attempt's messages (the answer and what was wrong with it), or the error
+        that ends the call once this call's re-asks are used up."""
+        tally.last_parse_error = _short(str(error))
+        if tally.requests - first > self.settings.validation_retries:
+            raise self._not_valid(tally)
+        assert self._handlers is not None
+        return self._handlers.reask_handler(kwargs=kwargs, response=response, exception=error)
+
+    def _not_valid(self, tally: _Tally) -> ExtractionError:
+        last = redact(tally.last_parse_error or "no detail", self._secret)
+        return ExtractionError(
+            f"the model's answer did not validate after {tally.requests} attempts; "
+            f"last problem: {last}",
+            attempts=tally.requests,
+            last_error=last,
+        )
+
+    def _ask(self, messages: Sequence[Message], response_model: type[T], tally: _Tally) -> T:
+        if self._handlers is None:
+            value, _ = self._sync.chat.completions.create_with_completion(
+                **self._kwargs(messages, response_model, tally)
+            )
+            return value
+        prepared = self._request(response_model)
+        kwargs: dict[str, Any] = {"messages": list(messages), **prepared.extra}
+        first = tally.requests
+        while True:
+            tally.requests += 1
+            response = self._raw.post(
+                "/chat/completions",
+                cast_to=ChatCompletion,
+                content=prepared.body(kwargs["messages"]),
+            )
+            try:
+                return self._parse(response, prepared.model, tally)
+            except _PARSE_ERRORS as exc:
+                kwargs = self._reask_or_stop(kwargs, response, exc, tally, first)
+
+    async def _aask(self, messages: Sequence[Message], response_model: type[T], tally: _Tally) -> T:
+        if self._handlers is None:
+            value, _ = await self._async.chat.completions.create_with_completion(
+                **self._kwargs(messages, response_model, tally)
+            )
+            return value
+        prepared = self._request(response_model)
+        kwargs: dict[str, Any] = {"messages": list(messages), **prepared.extra}
+        first = tally.requests
+        while True:
+            tally.requests += 1
+            response = await self._araw.post(
+                "/chat/completions",
+                cast_to=ChatCompletion,
+                content=prepared.body(kwargs["messages"]),
+            )
+            try:
+                return self._parse(response, prepared.model, tally)
+            except _PARSE_ERRORS as exc:
+                kwargs = self._reask_or_stop(kwargs, response, exc, tally, first)
+
     def complete(self, messages: Sequence[Message], response_model: type[T]) -> Completion[T]:
         tally, started = _Tally(), time.monotonic()
         for retry in range(self.settings.retries + 1):
             try:
-                value, _ = self._sync.chat.completions.create_with_completion(
-                    **self._kwargs(messages, response_model, tally)
-                )
-                return self._done(value, tally, started)
+                return self._done(self._ask(messages, response_model, tally), tally, started)
             except Exception as exc:  # noqa: BLE001 - translated into our tree right here
                 error = self._translate(exc, tally)
                 if not self._should_retry(error, retry):
@@ -242,10 +410,120 @@ class OpenAILLM:
         tally, started = _Tally(), time.monotonic()
         for retry in range(self.settings.retries + 1):
             try:
-                value, _ = await self._async.chat.completions.create_with_completion(
-                    **self._kwargs(messages, response_model, tally)
-                )
+                value = await self._aask(messages, response_model, tally)
                 return self._done(value, tally, started)
+            except Exception as exc:  # noqa: BLE001 - translated into our tree right here
+                error = self._translate(exc, tally)
+                if not self._should_retry(error, retry):
+                    raise error from None
+                await asyncio.sleep(self._delay(error, retry))
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------ the Batch API
+
+    def batch_body(self, messages: Sequence[Message], response_model: type[BaseModel]) -> dict:
+        """One Batch API request body for /v1/chat/completions: the messages, and the answer
+        schema as a `json_schema` response format (in every mode: a batch cannot re-ask)."""
+        prepared = self._request(response_model, batch=True)
+        return json.loads(prepared.body(list(messages)))
+
+    def batch_answer(self, body: dict, response_model: type[T]) -> Completion[T]:
+        """The validated answer in one Batch API result body (a chat completion), or the error
+        it is: an answer that does not validate is an ExtractionError, as online."""
+        tally = _Tally()
+        tally.requests = 1
+        prepared = self._request(response_model, batch=True)
+        try:
+            response = ChatCompletion.model_validate(body)
+            value = self._parse(response, prepared.model, tally, self._batch_handlers)
+        except _PARSE_ERRORS as exc:
+            tally.last_parse_error = _short(str(exc))
+            raise self._not_valid(tally) from None
+        except Exception as exc:  # noqa: BLE001 - translated into our tree right here
+            raise self._translate(exc, tally) from None
+        return Completion(value, tally.prompt_tokens, tally.completion_tokens, 1, 0)
+
+    def batch_failure(self, status_code: int | None, error: dict | None) -> LLMError:
+        """The error of one Batch API line that carries no answer: the request's HTTP status
+        and error body, or (no response at all) the line's error, e.g. the batch expired."""
+        error = error or {}
+        detail = error.get("error", error) if isinstance(error, dict) else {}
+        message = detail.get("message") if isinstance(detail, dict) else None
+        message = _short(redact(str(message or "no detail"), self._secret), QUOTE_LIMIT)
+        code = str(detail.get("code") or "") if isinstance(detail, dict) else ""
+        where = f"{self.endpoint or 'the endpoint'} (Batch API)"
+        if status_code is None:
+            if code in ("batch_expired", "batch_cancelled"):
+                return Timeout(
+                    f"{where}: the batch ended ({code}) before this request was answered; run "
+                    "the command again to ask it in a new batch"
+                )
+            return RequestRejected(f"{where} did not run this request: {message}")
+        if status_code == 429:
+            return RateLimited(f"{where} rate limited this request: {message}", status_code=429)
+        if status_code >= 500:
+            return ServerError(
+                f"{where} failed this request with HTTP {status_code}: {message}",
+                status_code=status_code,
+            )
+        return RequestRejected(
+            f"{where} refused this request with HTTP {status_code}: {message}",
+            status_code=status_code,
+        )
+
+    async def upload_batch_file(self, name: str, content: bytes) -> str:
+        """Upload a Batch API requests file (JSON Lines); its file id."""
+        done = await self._call(self._araw.files.create, file=(name, content), purpose="batch")
+        return done.id
+
+    async def create_batch(self, input_file_id: str, metadata: dict[str, str]) -> str:
+        """Start a batch over an uploaded requests file; its batch id."""
+        done = await self._call(
+            self._araw.batches.create,
+            input_file_id=input_file_id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            metadata=metadata,
+        )
+        return done.id
+
+    async def find_batch(self, input_file_id: str) -> str | None:
+        """The batch already started over `input_file_id`, if any (a run stopped between
+        starting a batch and keeping its id)."""
+        page = await self._call(self._araw.batches.list, limit=100)
+        for batch in page.data:
+            if batch.input_file_id == input_file_id:
+                return batch.id
+        return None
+
+    async def batch_state(self, batch_id: str) -> BatchState:
+        batch = await self._call(self._araw.batches.retrieve, batch_id)
+        counts = batch.request_counts
+        errors = "; ".join(e.message or e.code or "" for e in (batch.errors.data or [])) if (
+            batch.errors is not None
+        ) else ""  # fmt: skip
+        return BatchState(
+            batch.id,
+            batch.status,
+            total=counts.total if counts else 0,
+            completed=counts.completed if counts else 0,
+            failed=counts.failed if counts else 0,
+            output_file_id=batch.output_file_id,
+            error_file_id=batch.error_file_id,
+            errors=errors,
+        )
+
+    async def batch_file(self, file_id: str) -> bytes:
+        """The content of a Batch API file (results or errors, JSON Lines)."""
+        answer = await self._call(self._araw.files.content, file_id)
+        return answer.read()
+
+    async def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """One files/batches call, retried like a completion, failing as our errors."""
+        tally = _Tally()
+        for retry in range(self.settings.retries + 1):
+            try:
+                return await method(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - translated into our tree right here
                 error = self._translate(exc, tally)
                 if not self._should_retry(error, retry):

@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
 import httpx2
 
@@ -79,8 +80,17 @@ class Gate:
             await asyncio.sleep(delay)
 
 
+class Budget(Protocol):
+    """What a limiter needs of a budget: a `Bucket` here, or one shared between machines."""
+
+    async def acquire(self, amount: float) -> None: ...
+
+    def give(self, amount: float) -> None: ...
+
+
 class Limiter:
-    """The gate and the optional RPM/TPM buckets of one run."""
+    """The gate and the optional RPM/TPM buckets of one run. `requests` and `tokens` replace
+    the buckets built from `rpm` and `tpm` (budgets shared with other processes)."""
 
     def __init__(
         self,
@@ -89,10 +99,12 @@ class Limiter:
         tpm: float | None = None,
         max_tokens: int = 0,
         gate: Gate | None = None,
+        requests: Budget | None = None,
+        tokens: Budget | None = None,
     ) -> None:
         self.gate = gate or Gate()
-        self.requests = Bucket(rpm) if rpm else None
-        self.tokens = Bucket(tpm) if tpm else None
+        self.requests: Budget | None = requests or (Bucket(rpm) if rpm else None)
+        self.tokens: Budget | None = tokens or (Bucket(tpm) if tpm else None)
         self.max_tokens = max_tokens
         self.completion_estimate = max_tokens / 4  # refined from the answers seen
 

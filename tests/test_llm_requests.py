@@ -1,0 +1,96 @@
+"""Requests built once per answer model (issue 16): the same format instructor sends, the same
+validation and re-asks, without re-deriving the schema on every call."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import BaseModel
+
+from healthcoop.errors import ExtractionError
+from healthcoop.llm.client import OpenAILLM
+from healthcoop.settings import Settings
+from tests.support.fake_openai import FakeOpenAI, Fault, serve
+
+MESSAGES = [
+    {"role": "system", "content": "Say whether the text is about health."},
+    {"role": "user", "content": "Kenya and Ghana agreed to train nurses together."},
+]
+
+
+class Answer(BaseModel):
+    """Whether the article matters."""
+
+    relevant: bool
+
+
+@pytest.fixture
+def fake():
+    app = FakeOpenAI(keep_bodies=True)
+    with serve(app) as url:
+        app.url = url
+        yield app
+
+
+def _llm(url: str, **overrides) -> OpenAILLM:
+    return OpenAILLM(Settings(base_url=url, model="fake", timeout=5, retries=0, **overrides))
+
+
+@pytest.mark.parametrize("mode", ["tools", "json_schema"])
+def test_the_prebuilt_request_is_the_one_instructor_itself_sends(fake, mode):
+    llm = _llm(fake.url, mode=mode)
+    llm._sync.chat.completions.create_with_completion(  # instructor's own call path
+        model="fake", messages=list(MESSAGES), response_model=Answer, max_retries=0,
+        temperature=0.0, max_tokens=1024,
+    )  # fmt: skip
+    llm.complete(MESSAGES, Answer)
+    by_instructor, prebuilt = fake.bodies
+    assert prebuilt == by_instructor
+
+
+def test_two_requests_for_one_model_send_the_same_tool_and_both_validate(fake):
+    llm = _llm(fake.url, mode="tools")
+    first, second = llm.complete(MESSAGES, Answer), llm.complete(MESSAGES[:1], Answer)
+    assert first.value.relevant is False and second.value.relevant is False
+    one, two = fake.bodies
+    assert one["tools"] == two["tools"]
+    assert one["tool_choice"] == {"type": "function", "function": {"name": "Answer"}}
+    assert one["tools"][0]["function"]["parameters"]["properties"]["relevant"]["type"] == "boolean"
+    assert len(two["messages"]) == 1  # the body is built from each call's own messages
+
+
+async def test_json_schema_mode_re_asks_with_the_answer_and_what_was_wrong(fake):
+    fake.script(Fault.garbage())
+    done = await _llm(fake.url, mode="json_schema").acomplete(MESSAGES, Answer)
+    assert done.value.relevant is False and done.attempts == 2
+    asked_again = fake.bodies[1]["messages"]
+    assert asked_again[: len(MESSAGES)] == MESSAGES
+    assert asked_again[len(MESSAGES)]["role"] == "assistant"
+    assert "this is not JSON" in asked_again[len(MESSAGES)]["content"]
+    assert "JSON" in asked_again[-1]["content"]  # the correction names what failed
+
+
+def test_an_answer_that_never_validates_counts_every_attempt(fake):
+    fake.script(*[Fault.garbage()] * 3)
+    with pytest.raises(ExtractionError) as err:
+        _llm(fake.url, mode="json_schema", validation_retries=2).complete(MESSAGES, Answer)
+    assert err.value.attempts == 3 and fake.requests == 3
+    assert "did not validate after 3 attempts" in err.value.message
+
+
+def test_json_mode_puts_the_schema_in_the_prompt_through_instructor(fake):
+    done = _llm(fake.url, mode="json").complete(MESSAGES, Answer)
+    assert done.value.relevant is False and done.attempts == 1
+    (body,) = fake.bodies
+    assert body["response_format"] == {"type": "json_object"}
+    assert '"relevant"' in body["messages"][0]["content"]
+
+
+def test_a_completion_with_no_choices_is_a_bad_response_not_a_re_ask(fake):
+    fake.script(Fault(body=json.dumps({"id": "x", "object": "chat.completion", "created": 0,
+                                       "model": "fake", "choices": []})))  # fmt: skip
+    with pytest.raises(Exception) as err:
+        _llm(fake.url, mode="tools").complete(MESSAGES, Answer)
+    assert type(err.value).__name__ == "BadResponse"
+    assert fake.requests == 1
