@@ -217,8 +217,11 @@ class OpenAILLM:
         self._secret = settings.api_key.get_secret_value() if settings.api_key else None
         self._mode = _MODES[settings.mode]
         limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
-        sync_transport = transport or httpx2.HTTPTransport(limits=limits)
-        a_transport = async_transport or httpx2.AsyncHTTPTransport(limits=limits)
+        # a plain-HTTP endpoint (a local server) needs no TLS: loading the CA bundle for it
+        # costs ~80 ms at every start of the CLI, a worker or the service
+        tls = not str(settings.base_url).startswith("http://")
+        sync_transport = transport or httpx2.HTTPTransport(limits=limits, verify=tls)
+        a_transport = async_transport or httpx2.AsyncHTTPTransport(limits=limits, verify=tls)
         if settings.dialect == "llama_cpp":
             sync_transport = LlamaCppDialect(sync_transport)
             a_transport = AsyncLlamaCppDialect(a_transport)
