@@ -429,6 +429,59 @@ def eval_(
     raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
 
 
+# ================================================================ analysis (issue 14)
+# Analysts' commands: thin wrappers over `healthcoop.analysis` (needs the `analysis` extra).
+
+
+def _analysis_missing(exc: ImportError) -> typer.Exit:
+    return _fail(
+        ConfigError(
+            f"this command needs the analysis extra ({exc.name or exc} is not installed); "
+            "install it with: pip install 'healthcoop[analysis]'"
+        )
+    )
+
+
+@app.command("export")
+def export_(
+    results: Annotated[
+        Path, typer.Argument(help="results: bulk-runner lines or ArticleExtraction lines")
+    ],
+    to: Annotated[Path, typer.Option("--to", help="directory to write the tables into")],
+    formats: Annotated[
+        list[str],
+        typer.Option("--format", help="parquet, csv or graphml (repeat for several)"),
+    ] = ["parquet"],  # noqa: B006 - typer reads the default, nothing mutates it
+    articles: Annotated[
+        Path | None,
+        typer.Option(help="the archive the results came from: fills published, title, url, source"),
+    ] = None,
+) -> None:
+    """Write tidy tables (articles, parties, ..., dyads, errors) or the cooperation network."""
+    try:
+        from .analysis import export as ex
+        from .analysis.records import read_articles
+    except ImportError as exc:
+        raise _analysis_missing(exc) from None
+    try:
+        meta = read_articles(articles, with_text=False) if articles else None
+        summary = ex.export(results, to, formats=formats, articles=meta)
+    except ImportError as exc:
+        raise _analysis_missing(exc) from None
+    except HealthcoopError as exc:
+        raise _fail(exc) from None
+    rows = ", ".join(f"{n} {summary.rows[n]:,}" for n in ex.TABLES if summary.rows[n])
+    typer.echo(
+        f"{summary.records:,} results ({summary.errors:,} error lines, {summary.unreadable:,} "
+        f"unreadable) → {to}: {rows or 'no rows'}",
+        err=True,
+    )
+    raise typer.Exit(EXIT_SOME_FAILED if summary.unreadable else EXIT_OK)
+
+
+# ================================================================ end of analysis (issue 14)
+
+
 def main() -> None:
     try:
         Settings()  # surface a bad HEALTHCOOP_* variable as a usage error, not a traceback
