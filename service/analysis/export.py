@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -24,8 +24,8 @@ from healthcoop.errors import InputError
 
 from .records import ArticleInfo, Line, lines, read_lines
 
-#: records per batch: one Parquet row group per table per batch; memory holds one batch
-BATCH = 10_000
+#: results per batch: one Parquet row group per table per batch; memory holds one batch
+BATCH = 5_000
 FORMATS = ("parquet", "csv", "graphml")
 #: item types, as the `evidence` and `dyads` tables name them, and their record fields
 ITEMS = {
@@ -88,110 +88,112 @@ SCHEMAS: dict[str, pa.Schema] = {
 TABLES = tuple(SCHEMAS)
 
 
-# ---------------------------------------------------------------- records → rows
+# ---------------------------------------------------------------- records → columns
 
 
-def _dyads(rows: list[tuple], aid: str, item_type: str, index: int, parties: Any, *rest: Any):
-    codes = sorted(set(parties or ()))
-    for a, b in combinations(codes, 2):
-        rows.append((aid, item_type, index, a, b, *rest))
+class _Columns:
+    """One table being filled: a list per column. Column lists, not row tuples: millions of
+    small tuples would keep the garbage collector busy for nothing."""
+
+    __slots__ = ("cols", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.cols: tuple[list[Any], ...] = tuple([] for _ in SCHEMAS[name])
+
+    def add(self, *values: Any) -> None:
+        for col, value in zip(self.cols, values):  # noqa: B905 - arity fixed by the schema
+            col.append(value)
+
+    def batch(self) -> pa.RecordBatch:
+        """The rows so far as a record batch of the table's schema."""
+        schema = SCHEMAS[self.name]
+        try:
+            arrays = [_array(c, f.type) for c, f in zip(self.cols, schema, strict=True)]
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise InputError(f"a record does not fit the {self.name} table: {exc}") from None
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _meta(meta: Mapping[str, ArticleInfo] | None, aid: str) -> tuple:
-    info = meta.get(aid) if meta else None
-    if info is None:
-        return (None, None, None, None)
-    return (info.published, info.title, info.url, info.source)
-
-
-def add_line(rows: dict[str, list[tuple]], line: Line, meta: Mapping[str, ArticleInfo] | None):
-    """Append the rows one result contributes to each table."""
-    aid = line.article_id
-    if line.record is None:
-        err = line.error or {}
-        detail = {k: v for k, v in err.items() if k not in ("type", "message")}
-        rows["errors"].append(
-            (aid, line.line, err.get("type"), err.get("message"),
-             json.dumps(detail, ensure_ascii=False) if detail else None)
-        )  # fmt: skip
-        return
-    r = line.record
-    prov = r.get("provenance") or {}
-    rows["articles"].append(
-        (aid, r.get("relevant"), r.get("summary"), *_meta(meta, aid), prov.get("model"),
-         prov.get("prompt_version"), prov.get("schema_version"))
-    )  # fmt: skip
-    evidence = rows["evidence"]
-    for item_type, name in ITEMS.items():
-        for i, item in enumerate(r.get(name) or ()):
-            for s in item.get("evidence") or ():
-                evidence.append(
-                    (aid, item_type, i, s["start"], s["end"], s["text"], s.get("alignment"))
-                )
-    for i, p in enumerate(r.get("parties") or ()):
-        rows["parties"].append((aid, i, p.get("code"), p.get("kind"), p.get("name"),
-                                p.get("grounded", True)))  # fmt: skip
-    for i, o in enumerate(r.get("officials") or ()):
-        rows["officials"].append((aid, i, o.get("name"), o.get("title"), o.get("party"),
-                                  o.get("grounded", True)))  # fmt: skip
-    dyads = rows["dyads"]
-    for i, m in enumerate(r.get("meetings") or ()):
-        date, loc = m.get("date") or {}, m.get("location") or {}
-        start = date.get("start")
-        rows["meetings"].append(
-            (aid, i, m.get("parties") or [], m.get("officials") or [], start, date.get("end"),
-             loc.get("city"), loc.get("country"), m.get("forum"), m.get("grounded", True))
-        )  # fmt: skip
-        _dyads(dyads, aid, "meeting", i, m.get("parties"), None, None, start)
-    for i, a in enumerate(r.get("agreements") or ()):
-        rows["agreements"].append(
-            (aid, i, a.get("instrument"), a.get("status"), a.get("parties") or [], a.get("date"),
-             a.get("title"), a.get("grounded", True))
-        )  # fmt: skip
-        _dyads(dyads, aid, "agreement", i, a.get("parties"), a.get("instrument"),
-               a.get("status"), a.get("date"))  # fmt: skip
-    for i, m in enumerate(r.get("mechanisms") or ()):
-        rows["mechanisms"].append(
-            (aid, i, m.get("kind"), m.get("status"), m.get("parties") or [],
-             m.get("description"), m.get("grounded", True))
-        )  # fmt: skip
-        _dyads(dyads, aid, "mechanism", i, m.get("parties"), m.get("kind"), m.get("status"), None)
-    rows["areas"].extend((aid, a) for a in r.get("areas") or ())
-
-
-def _array(values: Iterable[Any], type_: pa.DataType) -> pa.Array:
-    if type_ == _D:  # ISO date strings; one vectorised cast is faster than parsing each
+def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
+    if pa.types.is_date32(type_):  # ISO date strings: one vectorised cast beats parsing each
         return pa.array(values, _S).cast(_D)
     return pa.array(values, type_)
 
 
-def to_batch(name: str, rows: list[tuple]) -> pa.RecordBatch:
-    """The rows of one table as a record batch of its schema."""
-    schema = SCHEMAS[name]
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
-    try:
-        arrays = [_array(col, f.type) for col, f in zip(columns, schema, strict=True)]
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InputError(f"a record does not fit the {name} table: {exc}") from None
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+class Collector:
+    """Turns results into table rows, one result at a time; `flush` hands over a batch."""
+
+    def __init__(self, articles: Mapping[str, ArticleInfo] | None = None) -> None:
+        self.meta = articles
+        self.results = 0
+        self._new()
+
+    def _new(self) -> None:
+        self.t = {name: _Columns(name) for name in TABLES}
+
+    def flush(self) -> dict[str, pa.RecordBatch]:
+        batches = {name: cols.batch() for name, cols in self.t.items()}
+        self._new()
+        return batches
+
+    def add(self, line: Line) -> None:
+        """Append the rows one result contributes to each table."""
+        self.results += 1
+        t, aid = self.t, line.article_id
+        if line.record is None:
+            err = line.error or {}
+            detail = {k: v for k, v in err.items() if k not in ("type", "message")}
+            t["errors"].add(aid, line.line, err.get("type"), err.get("message"),
+                            json.dumps(detail, ensure_ascii=False) if detail else None)  # fmt: skip
+            return
+        r = line.record
+        prov = r.get("provenance") or {}
+        info = self.meta.get(aid) if self.meta else None
+        meta = (info.published, info.title, info.url, info.source) if info else (None,) * 4
+        t["articles"].add(aid, r.get("relevant"), r.get("summary"), *meta, prov.get("model"),
+                          prov.get("prompt_version"), prov.get("schema_version"))  # fmt: skip
+        evidence = t["evidence"]
+        for item_type, name in ITEMS.items():
+            for i, item in enumerate(r.get(name) or ()):
+                for s in item.get("evidence") or ():
+                    evidence.add(aid, item_type, i, s["start"], s["end"], s["text"],
+                                 s.get("alignment"))  # fmt: skip
+        for i, p in enumerate(r.get("parties") or ()):
+            t["parties"].add(aid, i, p.get("code"), p.get("kind"), p.get("name"),
+                             p.get("grounded", True))  # fmt: skip
+        for i, o in enumerate(r.get("officials") or ()):
+            t["officials"].add(aid, i, o.get("name"), o.get("title"), o.get("party"),
+                               o.get("grounded", True))  # fmt: skip
+        dyads = t["dyads"]
+        for i, m in enumerate(r.get("meetings") or ()):
+            date, loc = m.get("date") or {}, m.get("location") or {}
+            start = date.get("start")
+            t["meetings"].add(aid, i, m.get("parties") or [], m.get("officials") or [], start,
+                              date.get("end"), loc.get("city"), loc.get("country"),
+                              m.get("forum"), m.get("grounded", True))  # fmt: skip
+            _dyads(dyads, aid, "meeting", i, m.get("parties"), None, None, start)
+        for i, a in enumerate(r.get("agreements") or ()):
+            t["agreements"].add(aid, i, a.get("instrument"), a.get("status"),
+                                a.get("parties") or [], a.get("date"), a.get("title"),
+                                a.get("grounded", True))  # fmt: skip
+            _dyads(dyads, aid, "agreement", i, a.get("parties"), a.get("instrument"),
+                   a.get("status"), a.get("date"))  # fmt: skip
+        for i, m in enumerate(r.get("mechanisms") or ()):
+            t["mechanisms"].add(aid, i, m.get("kind"), m.get("status"), m.get("parties") or [],
+                                m.get("description"), m.get("grounded", True))  # fmt: skip
+            _dyads(dyads, aid, "mechanism", i, m.get("parties"), m.get("kind"),
+                   m.get("status"), None)  # fmt: skip
+        areas = t["areas"]
+        for area in r.get("areas") or ():
+            areas.add(aid, area)
 
 
-def _empty_rows() -> dict[str, list[tuple]]:
-    return {name: [] for name in TABLES}
-
-
-def _batches(
-    results: Iterable[Line], meta: Mapping[str, ArticleInfo] | None, size: int
-) -> Iterator[tuple[dict[str, pa.RecordBatch], list[Line]]]:
-    rows, chunk = _empty_rows(), []
-    for line in results:
-        add_line(rows, line, meta)
-        chunk.append(line)
-        if len(chunk) >= size:
-            yield {n: to_batch(n, r) for n, r in rows.items()}, chunk
-            rows, chunk = _empty_rows(), []
-    if chunk:
-        yield {n: to_batch(n, r) for n, r in rows.items()}, chunk
+def _dyads(table: _Columns, aid: str, item_type: str, index: int, parties: Any, *rest: Any):
+    """One row per pair of the item's distinct parties, in code order."""
+    codes = sorted(set(parties or ()))
+    for a, b in combinations(codes, 2):
+        table.add(aid, item_type, index, a, b, *rest)
 
 
 def tables(
@@ -199,10 +201,15 @@ def tables(
 ) -> dict[str, pa.Table]:
     """The tidy tables of records (ArticleExtraction models or dicts, or bulk-runner lines),
     as pyarrow Tables by name. `articles` (id → ArticleInfo) fills published/title/url/source."""
+    collector = Collector(articles)
     parts: dict[str, list[pa.RecordBatch]] = {n: [] for n in TABLES}
-    for batch, _ in _batches(lines(records), articles, BATCH):
-        for n, b in batch.items():
-            parts[n].append(b)
+    for line in lines(records):
+        collector.add(line)
+        if collector.results % BATCH == 0:
+            for n, b in collector.flush().items():
+                parts[n].append(b)
+    for n, b in collector.flush().items():
+        parts[n].append(b)
     return {n: pa.Table.from_batches(parts[n], schema=SCHEMAS[n]) for n in TABLES}
 
 
@@ -237,11 +244,12 @@ class _TableWriters:
                     w = pcsv.CSVWriter(out / f"{name}.csv", empty.schema)
                 self.writers.append((fmt, name, w))
 
-    def write(self, batches: Mapping[str, pa.RecordBatch]) -> None:
-        for fmt, name, w in self.writers:
-            b = batches[name]
-            if b.num_rows:
-                w.write_batch(b if fmt == "parquet" else csv_view(b))
+    def write(self, name: str, batch: pa.RecordBatch) -> None:
+        if not batch.num_rows:
+            return
+        for fmt, table, w in self.writers:
+            if table == name:
+                w.write_batch(batch if fmt == "parquet" else csv_view(batch))
 
     def close(self) -> list[Path]:
         files = []
@@ -287,21 +295,29 @@ def export(
 
         network = NetworkBuilder()
     writers = _TableWriters(out, [f for f in fmts if f != "graphml"])
+    collector = Collector(articles)
     summary = ExportSummary()
+
+    def write() -> None:
+        for name, b in collector.flush().items():
+            writers.write(name, b)
+            summary.rows[name] += b.num_rows
+
     try:
-        for batch, chunk in _batches(source, articles, batch_size):
-            writers.write(batch)
-            for line in chunk:
-                summary.records += 1
-                if not line.ok:
-                    unreadable = (line.error or {}).get("type") == "unreadable_line"
-                    summary.unreadable += unreadable
-                    summary.errors += not unreadable
-                elif network is not None:
+        for line in source:
+            collector.add(line)
+            if line.record is not None:
+                if network is not None:
                     network.add(line.record)
-            for name, b in batch.items():
-                summary.rows[name] += b.num_rows
+            elif (line.error or {}).get("type") == "unreadable_line":
+                summary.unreadable += 1
+            else:
+                summary.errors += 1
+            if collector.results % batch_size == 0:
+                write()
+        write()
     finally:
+        summary.records = collector.results
         summary.files = [out / f for f in writers.close()]
     if network is not None:
         path = out / "network.graphml"
