@@ -92,30 +92,30 @@ TABLES = tuple(SCHEMAS)
 
 
 class _Columns:
-    """One table being filled: a list per column. Column lists, not row tuples: millions of
-    small tuples would keep the garbage collector busy for nothing."""
+    """One table being filled, a tuple a row. Only rows of plain values are held (no record
+    stays alive past its line), so the garbage collector has little to walk."""
 
-    __slots__ = ("cols", "name")
+    __slots__ = ("name", "rows")
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.cols: tuple[list[Any], ...] = tuple([] for _ in SCHEMAS[name])
+        self.rows: list[tuple[Any, ...]] = []
 
     def add(self, *values: Any) -> None:
-        for col, value in zip(self.cols, values):  # noqa: B905 - arity fixed by the schema
-            col.append(value)
+        self.rows.append(values)
 
     def batch(self) -> pa.RecordBatch:
         """The rows so far as a record batch of the table's schema."""
         schema = SCHEMAS[self.name]
+        cols = list(zip(*self.rows, strict=True)) if self.rows else [()] * len(schema)
         try:
-            arrays = [_array(c, f.type) for c, f in zip(self.cols, schema, strict=True)]
+            arrays = [_array(c, f.type) for c, f in zip(cols, schema, strict=True)]
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise InputError(f"a record does not fit the {self.name} table: {exc}") from None
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
+def _array(values: tuple[Any, ...], type_: pa.DataType) -> pa.Array:
     if pa.types.is_date32(type_):  # ISO date strings: one vectorised cast beats parsing each
         return pa.array(values, _S).cast(_D)
     return pa.array(values, type_)

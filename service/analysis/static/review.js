@@ -185,7 +185,13 @@
       return m.dataset.spans.split(" ").some(function (k) { return k.indexOf(prefix) === 0; });
     });
     marks.forEach(function (m) { m.classList.add("active"); });
-    if (marks.length) marks[0].scrollIntoView({ block: "center" });
+    if (!marks.length) return;
+    // scroll the text box (not the whole page) so the first span sits in its middle
+    var box = $("text");
+    var top = marks[0].getBoundingClientRect().top - box.getBoundingClientRect().top;
+    box.scrollTop += top - box.clientHeight / 2;
+    var r = box.getBoundingClientRect();
+    if (r.bottom < 0 || r.top > window.innerHeight) box.scrollIntoView({ block: "start" });
   }
 
   function renderRecord(a) {
