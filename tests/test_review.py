@@ -138,7 +138,8 @@ def test_a_script_in_an_article_renders_as_text_and_never_runs(browser, page, tm
 
 def test_clicking_an_item_emphasizes_exactly_its_spans(browser, page, tmp_path):
     # the page opens an item as a click would (deep link #a=...&item=field:index)
-    tree = dom(browser, page, "#a=a1&item=party:1", tmp_path)
+    tree = dom(browser, page, "#a=a1&item=party:1&overview=0", tmp_path)
+    assert tree.xpath('//details[@id="overview"]/@open') == []  # folded away by the link
     active = tree.xpath('//div[@id="text"]//mark[contains(@class, "active")]')
     starts = sorted(int(m.get("data-start")) for m in active)
     kenya = [span(TEXT_A, "Kenya").start, span(TEXT_A, "Kenya's").start]

@@ -252,11 +252,12 @@
     renderArticle(a);
   }
 
-  // deep links: #a=ID (an article), &item=meeting:0 (one of its items), and the filters
-  // (&party=IRN&field=agreement&status=signed&q=words)
+  // deep links: #a=ID (an article), &item=meeting:0 (one of its items), the filters
+  // (&party=IRN&field=agreement&status=signed&q=words), &overview=0 (pictures folded away)
   function start() {
     setupFilters();
     var params = new URLSearchParams(location.hash.slice(1));
+    if (params.get("overview") === "0") $("overview").open = false;
     ["party", "field", "status"].forEach(function (name) {
       var v = params.get(name);
       if (v) {
