@@ -95,8 +95,9 @@ def network_svg(g: nx.Graph, *, max_nodes: int = 80) -> str:
             size = 60 + 440 * d.get("n_articles", 1) / most
             ax.scatter([pos[n][0]], [pos[n][1]], s=size, color=colour, edgecolors="white",
                        zorder=2, gid=f"node-{n}")  # fmt: skip
-            ax.annotate(_label(n), pos[n], xytext=(0, 7), textcoords="offset points",
-                        ha="center", fontsize=8, zorder=3)  # fmt: skip
+            above = size**0.5 / 2 + 1  # the marker's radius in points: the label clears it
+            ax.annotate(_label(n), pos[n], xytext=(0, above), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=8, zorder=3)  # fmt: skip
         handles = [ax.scatter([], [], color=c, label=name) for name, c in CONTINENTS.items()] + [
             ax.scatter([], [], color="#8c8c8c", label="organization")
         ]
