@@ -470,6 +470,9 @@ def export_(
         raise _analysis_missing(exc) from None
     except HealthcoopError as exc:
         raise _fail(exc) from None
+    except OSError as exc:  # an output that cannot be written: a usage error, not a traceback
+        what = exc.filename or "the output"
+        raise _fail(InputError(f"cannot write {what}: {exc.strerror}")) from None
     rows = ", ".join(f"{n} {summary.rows[n]:,}" for n in ex.TABLES if summary.rows[n])
     typer.echo(
         f"{summary.records:,} results ({summary.errors:,} error lines, {summary.unreadable:,} "
@@ -517,6 +520,9 @@ def review(
         raise _analysis_missing(exc) from None
     except HealthcoopError as exc:
         raise _fail(exc) from None
+    except OSError as exc:  # an output that cannot be written: a usage error, not a traceback
+        what = exc.filename or "the output"
+        raise _fail(InputError(f"cannot write {what}: {exc.strerror}")) from None
     notes = [f"{summary.articles:,} articles ({summary.errors:,} failed) → {out}"]
     if summary.without_text:
         notes.append(f"{summary.without_text:,} without a text (give --articles)")
@@ -539,6 +545,9 @@ def import_labels(
         summary = labels.import_labels(export, out)
     except HealthcoopError as exc:
         raise _fail(exc) from None
+    except OSError as exc:  # an output that cannot be written: a usage error, not a traceback
+        what = exc.filename or "the output"
+        raise _fail(InputError(f"cannot write {what}: {exc.strerror}")) from None
     for problem in summary.problems:
         typer.echo(f"left out: {problem}", err=True)
     typer.echo(

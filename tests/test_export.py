@@ -235,3 +235,11 @@ def test_a_clean_results_file_exports_with_exit_0(tmp_path):
     result = runner.invoke(app, ["export", str(path), "--to", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     assert pq.read_table(tmp_path / "o" / "parties.parquet").num_rows == 3
+
+
+def test_an_output_that_cannot_be_written_is_a_usage_error(results, tmp_path):
+    taken = tmp_path / "a-file"
+    taken.write_text("", encoding="utf-8")
+    result = runner.invoke(app, ["export", str(results), "--to", str(taken)])
+    assert result.exit_code == 2 and "cannot write" in result.output
+    assert "Traceback" not in result.output
