@@ -7,7 +7,7 @@ paths. Everything else here imports `healthcoop.schemas` and `healthcoop.errors`
 from __future__ import annotations
 
 from healthcoop.archive import read as read_archive
-from healthcoop.evaluate import GoldRecord, parse_gold
+from healthcoop.evaluate import parse_gold
 from healthcoop.normalise import clean_person_name
 
-__all__ = ["GoldRecord", "clean_person_name", "parse_gold", "read_archive"]
+__all__ = ["clean_person_name", "parse_gold", "read_archive"]
