@@ -100,3 +100,12 @@ async def aextract(
 ) -> ArticleExtraction:
     """`extract`, for asyncio code."""
     return await extractor(settings, llm=llm).aextract(article)
+
+
+def __getattr__(name: str) -> Any:
+    # `healthcoop.export` needs the analysis extra (pyarrow), so it loads on first use only
+    if name == "export":
+        import importlib
+
+        return importlib.import_module(".export", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

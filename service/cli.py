@@ -611,6 +611,138 @@ def eval_consolidation(
     raise typer.Exit(EXIT_OK)
 
 
+# ================================================================ analysis (issue 14)
+# Analysts' commands: thin wrappers over `healthcoop.analysis` (needs the `analysis` extra).
+
+
+def _analysis_missing(exc: ImportError) -> typer.Exit:
+    return _fail(
+        ConfigError(
+            f"this command needs the analysis extra ({exc.name or exc} is not installed); "
+            "install it with: pip install 'healthcoop[analysis]'"
+        )
+    )
+
+
+@app.command("export")
+def export_(
+    results: Annotated[
+        Path, typer.Argument(help="results: bulk-runner lines or ArticleExtraction lines")
+    ],
+    to: Annotated[Path, typer.Option("--to", help="directory to write the tables into")],
+    formats: Annotated[
+        list[str],
+        typer.Option("--format", help="parquet, csv or graphml (repeat for several)"),
+    ] = ["parquet"],  # noqa: B006 - typer reads the default, nothing mutates it
+    articles: Annotated[
+        Path | None,
+        typer.Option(help="the archive the results came from: fills published, title, url, source"),
+    ] = None,
+) -> None:
+    """Write tidy tables (articles, parties, ..., dyads, errors) or the cooperation network."""
+    try:
+        from .analysis import export as ex
+        from .analysis.records import read_articles
+    except ImportError as exc:
+        raise _analysis_missing(exc) from None
+    try:
+        meta = read_articles(articles, with_text=False) if articles else None
+        summary = ex.export(results, to, formats=formats, articles=meta)
+    except ImportError as exc:
+        raise _analysis_missing(exc) from None
+    except HealthcoopError as exc:
+        raise _fail(exc) from None
+    except OSError as exc:  # an output that cannot be written: a usage error, not a traceback
+        what = exc.filename or "the output"
+        raise _fail(InputError(f"cannot write {what}: {exc.strerror}")) from None
+    rows = ", ".join(f"{n} {summary.rows[n]:,}" for n in ex.TABLES if summary.rows[n])
+    typer.echo(
+        f"{summary.records:,} results ({summary.errors:,} error lines, {summary.unreadable:,} "
+        f"unreadable) → {to}: {rows or 'no rows'}",
+        err=True,
+    )
+    raise typer.Exit(EXIT_SOME_FAILED if summary.unreadable else EXIT_OK)
+
+
+@app.command()
+def review(
+    results: Annotated[
+        Path, typer.Argument(help="results: bulk-runner lines or ArticleExtraction lines")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="the page (or tasks.json) to write")],
+    articles: Annotated[
+        Path | None,
+        typer.Option(help="the archive the results came from (texts, titles, dates)"),
+    ] = None,
+    label_studio: Annotated[
+        bool,
+        typer.Option("--label-studio", help="write a Label Studio import file instead of the page"),
+    ] = False,
+) -> None:
+    """Write the review page: each text with its evidence highlighted beside its record."""
+    try:
+        from .analysis import labels
+        from .analysis import review as page
+        from .analysis.records import read_articles
+    except ImportError as exc:
+        raise _analysis_missing(exc) from None
+    try:
+        texts = read_articles(articles) if articles else None
+        if label_studio:
+            done = labels.write_tasks(results, out, texts)
+            typer.echo(
+                f"{done.tasks:,} Label Studio tasks → {out} ({done.without_text:,} results "
+                f"without a text left out, {done.items_without_span:,} items without a span "
+                "not pre-labelled)",
+                err=True,
+            )
+            raise typer.Exit(EXIT_OK)
+        summary = page.write(results, out, texts)
+    except ImportError as exc:
+        raise _analysis_missing(exc) from None
+    except HealthcoopError as exc:
+        raise _fail(exc) from None
+    except OSError as exc:  # an output that cannot be written: a usage error, not a traceback
+        what = exc.filename or "the output"
+        raise _fail(InputError(f"cannot write {what}: {exc.strerror}")) from None
+    notes = [f"{summary.articles:,} articles ({summary.errors:,} failed) → {out}"]
+    if summary.without_text:
+        notes.append(f"{summary.without_text:,} without a text (give --articles)")
+    if summary.unplaced_spans:
+        notes.append(f"{summary.unplaced_spans:,} evidence spans not at their offsets")
+    typer.echo("; ".join(notes), err=True)
+
+
+@app.command("import-labels")
+def import_labels(
+    export: Annotated[Path, typer.Argument(help="a Label Studio JSON export of the tasks")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="gold records, JSON lines")],
+) -> None:
+    """Turn corrected Label Studio annotations into gold records for `healthcoop eval --gold`."""
+    try:
+        from .analysis import labels
+    except ImportError as exc:
+        raise _analysis_missing(exc) from None
+    try:
+        summary = labels.import_labels(export, out)
+    except HealthcoopError as exc:
+        raise _fail(exc) from None
+    except OSError as exc:  # an output that cannot be written: a usage error, not a traceback
+        what = exc.filename or "the output"
+        raise _fail(InputError(f"cannot write {what}: {exc.strerror}")) from None
+    for problem in summary.problems:
+        typer.echo(f"left out: {problem}", err=True)
+    typer.echo(
+        f"{summary.gold:,} gold records → {out} ({summary.tasks:,} tasks, "
+        f"{summary.not_annotated:,} not annotated, {len(summary.problems):,} with problems)",
+        err=True,
+    )
+    raise typer.Exit(EXIT_SOME_FAILED if summary.problems else EXIT_OK)
+
+
+# ================================================================ end of analysis (issue 14)
+
+
 def main() -> None:
     try:
         Settings()  # surface a bad HEALTHCOOP_* variable as a usage error, not a traceback

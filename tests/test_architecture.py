@@ -17,13 +17,15 @@ ALLOWED = {
     "errors": set(),
     "settings": set(),
     "files": {"errors"},
+    "archive": {"core", "errors", "files"},
     "core": {"errors"},
     "llm": {"errors", "settings"},
     "extraction": {"core", "llm", "errors", "settings"},
-    "bulk": {"extraction", "llm", "core", "errors", "settings", "files"},
+    "bulk": {"extraction", "llm", "core", "errors", "settings", "files", "archive"},
     "http": {"extraction", "llm", "core", "errors", "settings"},
     "scoring": {"core", "errors", "files"},
-    "analysis": {"core", "scoring", "errors", "files", "settings"},
+    "export": {"analysis"},  # `healthcoop.export`, the analysis tables under their public name
+    "analysis": {"core", "scoring", "errors", "files", "archive"},
 }
 ALWAYS = {"schemas", "prompts"}
 # the CLI drives the doors through their packages' public names, never their modules

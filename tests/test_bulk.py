@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import healthcoop
 from healthcoop import bulk
-from healthcoop.bulk.archive import count as archive_count
+from healthcoop.archive import count as archive_count
 from healthcoop.bulk.store import Store
 from healthcoop.core import prompting
 from healthcoop.errors import ConfigError, ExtractionError, LLMError

@@ -22,8 +22,7 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 import healthcoop
-from healthcoop import bulk
-from healthcoop.bulk import archive
+from healthcoop import archive, bulk
 from healthcoop.bulk.store import Store
 from healthcoop.cli import app
 from healthcoop.errors import BadResponse, ConfigError, ConnectionFailed, redact

@@ -21,8 +21,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
-from healthcoop import bulk
-from healthcoop.bulk import archive
+from healthcoop import archive, bulk
 from healthcoop.errors import InputError
 from healthcoop.extraction import Extractor
 from healthcoop.llm.client import OpenAILLM

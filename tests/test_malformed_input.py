@@ -15,8 +15,7 @@ import httpx2
 import pytest
 from typer.testing import CliRunner
 
-from healthcoop import bulk
-from healthcoop.bulk import archive
+from healthcoop import archive, bulk
 from healthcoop.bulk.store import Store
 from healthcoop.cli import app
 from healthcoop.errors import InputError

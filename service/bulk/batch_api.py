@@ -30,6 +30,7 @@ from typing import Any
 
 from healthcoop.schemas import Article
 
+from ..archive import Item
 from ..errors import HealthcoopError, InputError
 from ..extraction import Extractor
 from ..extraction.extractor import Prepared, Question
@@ -37,7 +38,6 @@ from ..files import chunks
 from ..llm.base import Completion
 from ..llm.client import BatchState, OpenAILLM
 from ..settings import Settings
-from .archive import Item
 from .store import ResultKey, Row, Store
 from .unit import _unexpected, error_row, ok_row
 

@@ -22,10 +22,10 @@ import threading
 import time
 from typing import Any
 
+from ..archive import Item
 from ..errors import ConfigError, HealthcoopError, WorkerDied
 from ..llm.ratelimit import Gate, Limiter
 from ..settings import Settings
-from .archive import Item
 from .store import Row
 
 POLL = 1.0  # seconds between checks that the other side is still alive

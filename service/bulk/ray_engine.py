@@ -29,11 +29,11 @@ from typing import Any
 
 from healthcoop.schemas import Article
 
+from ..archive import Item
 from ..errors import ConfigError, HealthcoopError, WorkerDied
 from ..files import chunks
 from ..llm.ratelimit import Bucket, Gate, Limiter
 from ..settings import Settings
-from .archive import Item
 from .store import Row
 
 # Records sent to Ray Data at a time: the driver holds at most this many (~3 KiB each), and

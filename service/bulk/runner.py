@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import archive
+from ..archive import Item
 from ..errors import ConfigError, StorageError
 from ..extraction import Extractor, Pipeline
 from ..files import chunks, is_gzip, open_write
 from ..settings import Settings, get_settings
-from . import archive
-from .archive import Item
 from .lock import check_output, output_lock
 from .store import ResultKey, Row, Store
 from .unit import asettle, output_line, ramp, result_key

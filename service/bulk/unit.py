@@ -14,11 +14,11 @@ from typing import Any
 
 from healthcoop.schemas import SCHEMA_VERSION, Article, ArticleExtraction
 
+from .. import archive
+from ..archive import Item
 from ..errors import ExtractionError, HealthcoopError
 from ..extraction import Extractor, shared_extractor
 from ..settings import Settings, get_settings
-from . import archive
-from .archive import Item
 from .store import ResultKey, Row
 
 # Workers start RAMP apart (at most RAMP_MAX in all): started together, their replies would

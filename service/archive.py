@@ -27,9 +27,9 @@ from pydantic import ValidationError
 
 from healthcoop.schemas import Article
 
-from ..core.text import decode
-from ..errors import InputError, printable, problems, surrogate_at
-from ..files import open_read
+from .core.text import decode
+from .errors import InputError, printable, problems, surrogate_at
+from .files import open_read
 
 #: Article fields an archive record may carry; anything else in a record is ignored.
 ARTICLE_FIELDS = ("title", "url", "source", "published", "language")
