@@ -6,7 +6,7 @@
    a separate process with a fixed latency, as a ratio to the ideal concurrency ÷ latency;
 2. a fully cached re-run over 100,000 records (nothing asked, everything written);
 3. peak RSS of a whole run (annotate + write) over 10k and 100k records, each in a fresh
-   process, with an in-process model that answers at once and the `extract` (draft) prompt,
+   process, with an in-process model that answers at once and the `draft` prompt,
    whose assembly is nearly free: what is measured is the bulk layer, not candidate finding.
 """
 
@@ -130,7 +130,7 @@ def child(archive: str, store: str, out: str) -> None:
     from healthcoop.settings import Settings
     from tests.bulk_fakes import InstantLLM
 
-    settings = Settings(store=Path(store), concurrency=32, prompt="extract")
+    settings = Settings(store=Path(store), concurrency=32, prompt="draft")
     extractor = Extractor(InstantLLM(keep=False), settings)
     started = time.perf_counter()
     summary = healthcoop.annotate(archive, out, settings=settings, extractor=extractor)
