@@ -68,10 +68,12 @@ class _Grounder:
         self.flag = settings.ungrounded == "flag"
         self.dropped: list[str] = []
 
-    def mentions(self, *names: str | None) -> list[Span]:
+    def mentions(self, *names: str | None, fuzzy: bool = True) -> list[Span]:
         for name in names:
             if name and (spans := find_all(self.text, name, limit=MAX_SPANS_PER_ITEM)):
                 return spans
+        if not fuzzy:
+            return []
         for name in names:
             if name and (span := align(self.text, name, threshold=self.threshold)):
                 return [span]
@@ -82,6 +84,16 @@ class _Grounder:
             if q and (span := align(self.text, q, threshold=self.threshold)):
                 return [sentence_around(self.text, span)]
         return []
+
+    def as_written(self, phrase: str | None, *, fuzzy: bool = True) -> str | None:
+        """The phrase as the text writes it (a title, a city, a forum), or None when the text
+        does not contain it: nothing a model writes reaches a record unless the text says it."""
+        if not phrase or not phrase.strip():
+            return None
+        spans = find_all(self.text, phrase, limit=1)
+        if not spans and fuzzy:
+            spans = [s for s in [align(self.text, phrase, threshold=self.threshold)] if s]
+        return spans[0].text if spans else None
 
     def keep(self, what: str, evidence: list[Span]) -> dict[str, Any] | None:
         """Fields to add to an item, or None when it must be dropped."""
@@ -202,62 +214,50 @@ def _party_aliases(kind: PartyKind, code: str | None) -> list[str]:
     return [org.code, *org.aliases]
 
 
-def _codes(names: Iterable[str], known: dict[str, str]) -> list[str]:
-    """Party codes for names as written, in order, without repeats or unresolvable names."""
-    out: list[str] = []
-    for name in names:
-        code = known.get(name)
-        if code is None:
+class _DraftParties:
+    """The parties of a draft: every name the draft gives for a party (in its list, its
+    meetings, agreements, mechanisms and officials) resolved to a code and grounded in the
+    text. Only grounded codes are ever handed out, so no item can name a party the text
+    does not (an injected "France" stays out of meetings and agreements too)."""
+
+    def __init__(self, draft: Draft, g: _Grounder) -> None:
+        names = [*draft.parties]
+        for m in draft.meetings:
+            names += m.parties
+        for a in draft.agreements:
+            names += a.parties
+        for k in draft.mechanisms:
+            names += k.parties
+        names += [o.party for o in draft.officials if o.party]
+        self.parties: list[Party] = []
+        self._code_of: dict[str, str] = {}  # name as drafted → code of a kept party
+        kept: dict[str, Party] = {}
+        for name in dict.fromkeys(n.strip() for n in names if n and n.strip()):
             resolved = resolve_party(name)
-            code = resolved[1] if resolved else None
-        if code and code not in out:
-            out.append(code)
-    return out
+            if resolved is None or resolved[1] is None:
+                continue  # neither a country nor a known international organization
+            kind, code = resolved
+            if code not in kept:
+                # a party is named as written (or by an alias): "Franc" is not France
+                evidence = g.mentions(name, *_party_aliases(kind, code), fuzzy=False)
+                extra = g.keep(f"party {name!r}", evidence)
+                if extra is None:
+                    continue
+                kept[code] = Party(name=name, kind=kind, code=code, **extra)
+                self.parties.append(kept[code])
+            self._code_of[name] = code
+
+    def codes(self, names: Iterable[str | None]) -> list[str]:
+        """Codes of kept parties for names as drafted, in order, without repeats."""
+        found = (self._code_of.get(n.strip()) for n in names if n)
+        return list(dict.fromkeys(c for c in found if c))
+
+    def code(self, name: str | None) -> str | None:
+        found = self.codes([name])
+        return found[0] if found else None
 
 
-def assemble_draft(
-    draft: Draft,
-    src: Source,
-    *,
-    settings: Settings,
-    provenance: Provenance,
-) -> ArticleExtraction:
-    """Ground and normalize a free draft (names as written, quotes) into a record."""
-    text, published = src.text, src.published
-    g = _Grounder(text, settings)
-
-    if not draft.relevant:
-        return _irrelevant(src, provenance, draft.summary)
-
-    # Parties: from the list, and from anyone named as a party of something else.
-    names = [*draft.parties]
-    for m in draft.meetings:
-        names += m.parties
-    for a in draft.agreements:
-        names += a.parties
-    for o in draft.officials:
-        if o.party:
-            names.append(o.party)
-    parties: list[Party] = []
-    known: dict[str, str] = {}  # name as written → code
-    seen: set[str] = set()
-    for name in dict.fromkeys(n.strip() for n in names if n and n.strip()):
-        resolved = resolve_party(name)
-        if resolved is None:
-            continue  # neither a country nor a known international organization
-        kind, code = resolved
-        if code is None:
-            continue
-        known[name] = code
-        if code in seen:
-            continue
-        evidence = g.mentions(name, *_party_aliases(kind, code))
-        extra = g.keep(f"party {name!r}", evidence)
-        if extra is None:
-            continue
-        seen.add(code)
-        parties.append(Party(name=name, kind=kind, code=code, **extra))
-
+def _draft_officials(draft: Draft, parties: _DraftParties, g: _Grounder) -> list[Official]:
     officials: list[Official] = []
     for o in draft.officials:
         name = clean_person_name(o.name)
@@ -268,31 +268,47 @@ def assemble_draft(
         extra = g.keep(f"official {name!r}", g.mentions(name))
         if extra is None:
             continue
-        party = _codes([o.party], known)[0] if o.party and _codes([o.party], known) else None
-        officials.append(Official(name=name, title=o.title or None, party=party, **extra))
-    official_names = {o.name for o in officials}
+        officials.append(
+            Official(name=name, title=g.as_written(o.title), party=parties.code(o.party), **extra)
+        )
+    return officials
 
+
+def _draft_location(m: Any, g: _Grounder) -> Location | None:
+    """A meeting's place, from what the text names: a city found in it, a country the text
+    names, or the country of that city."""
+    city = g.as_written(m.city, fuzzy=False)
+    country = country_code(m.country)
+    aliases = _party_aliases(PartyKind.country, country)
+    if country and not g.mentions(m.country, *aliases, fuzzy=False):
+        country = None  # a country the text never names
+    country = country or city_country(city)
+    return Location(city=city, country=country) if city or country else None
+
+
+def _draft_meetings(draft: Draft, parties: _DraftParties, officials: list[Official],
+                    g: _Grounder, published: Any) -> list[Meeting]:  # fmt: skip
+    named = {o.name for o in officials}
     meetings: list[Meeting] = []
     for m in draft.meetings:
-        codes = _codes(m.parties, known)
-        location = None
-        if m.city or m.country:
-            ctry = country_code(m.country) or city_country(m.city)
-            location = Location(city=m.city or None, country=ctry)
         extra = g.keep("meeting", g.quote(m.quote) or g.mentions(*m.officials))
         if extra is None:
             continue
         meetings.append(
             Meeting(
-                parties=codes,
-                officials=[n for n in map(clean_person_name, m.officials) if n in official_names],
+                parties=parties.codes(m.parties),
+                officials=[n for n in map(clean_person_name, m.officials) if n in named],
                 date=parse_date(m.date, published),
-                location=location,
-                forum=m.forum or None,
+                location=_draft_location(m, g),
+                forum=g.as_written(m.forum),
                 **extra,
             )
         )
+    return meetings
 
+
+def _draft_agreements(draft: Draft, parties: _DraftParties, g: _Grounder,
+                      published: Any) -> list[Agreement]:  # fmt: skip
     agreements: list[Agreement] = []
     for a in draft.agreements:
         extra = g.keep(f"agreement ({a.instrument.value})", g.quote(a.quote, a.title))
@@ -303,13 +319,16 @@ def assemble_draft(
             Agreement(
                 instrument=a.instrument,
                 status=a.status,
-                parties=_codes(a.parties, known),
+                parties=parties.codes(a.parties),
                 date=day.start if day else None,
-                title=a.title or None,
+                title=g.as_written(a.title),
                 **extra,
             )
         )
+    return agreements
 
+
+def _draft_mechanisms(draft: Draft, parties: _DraftParties, g: _Grounder) -> list[Mechanism]:
     mechanisms: list[Mechanism] = []
     for k in draft.mechanisms:
         extra = g.keep(f"mechanism ({k.kind.value})", g.quote(k.quote))
@@ -319,24 +338,45 @@ def assemble_draft(
             Mechanism(
                 kind=k.kind,
                 status=k.status,
-                parties=_codes(k.parties, known),
-                description=k.quote.strip(),
+                parties=parties.codes(k.parties),
+                description=g.as_written(k.quote) or "",
                 **extra,
             )
         )
+    return mechanisms
 
+
+def assemble_draft(
+    draft: Draft,
+    src: Source,
+    *,
+    settings: Settings,
+    provenance: Provenance,
+) -> ArticleExtraction:
+    """Ground and normalize a free draft (names as written, quotes) into a record. Every
+    party, official, place, forum, title and description in it is found in the text, and
+    the summary is written from the record, so nothing the model wrote reaches the record
+    unless the text says it."""
+    if not draft.relevant:
+        return _irrelevant(src, provenance)
+    g = _Grounder(src.text, settings)
+    parties = _DraftParties(draft, g)
+    officials = _draft_officials(draft, parties, g)
+    meetings = _draft_meetings(draft, parties, officials, g, src.published)
+    agreements = _draft_agreements(draft, parties, g, src.published)
+    mechanisms = _draft_mechanisms(draft, parties, g)
     return ArticleExtraction(
         article_id=src.article_id,
         relevant=True,
-        parties=parties,
+        parties=parties.parties,
         officials=officials,
         meetings=meetings,
         agreements=agreements,
         mechanisms=mechanisms,
         areas=list(dict.fromkeys(draft.areas)),
-        summary=draft.summary.strip() or summarize(parties, meetings, agreements, mechanisms),
+        summary=summarize(parties.parties, meetings, agreements, mechanisms),
         provenance=provenance,
-        text=text if src.changed else None,
+        text=src.text if src.changed else None,
     )
 
 
