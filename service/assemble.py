@@ -503,6 +503,174 @@ def _meeting_evidence(text: str, c: Candidates, codes: list[str], date_span: Spa
     return []
 
 
+@dataclass
+class _Answered:
+    """One candidate-constrained answer with what assembling it needs: the candidates, the
+    text, the grounder, and the codes of the party labels the model chose among."""
+
+    answer: Any
+    c: Candidates
+    text: str
+    g: _Grounder
+
+    def __post_init__(self) -> None:
+        self.code_of = {p.label: p.code for p in self.c.parties}
+
+    def codes(self, values: Iterable[Any]) -> list[str]:
+        """Codes of chosen party labels, in order, without repeats."""
+        found = (self.code_of.get(_value(v)) for v in values)
+        return list(dict.fromkeys(code for code in found if code))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self.answer, name, default)
+
+
+def _officials(a: _Answered) -> list[Official]:
+    """People acting for a party: whose title names it, or whom the model gave a party."""
+    officials: list[Official] = []
+    people = a.get("people")
+    asked = set(unhinted_people(a.c))
+    for i, person in enumerate(a.c.people):
+        if i not in asked:
+            party = person.hint  # the title names it: "Russia's deputy minister"
+        else:
+            choice = _value(getattr(people, f"p{i}", NONE)) if people is not None else NONE
+            if choice == NONE or choice not in a.code_of:
+                continue
+            party = a.code_of[choice]
+        extra = a.g.keep(f"official {person.name!r}", person.mentions[:MAX_SPANS_PER_ITEM])
+        if extra is not None:
+            name = clean_person_name(person.name)
+            officials.append(Official(name=name, title=person.title, party=party, **extra))
+    return officials
+
+
+def _answered_meetings(a: _Answered, officials: list[Official]) -> list[Meeting]:
+    """The meetings the model gave: repeats merged, separate bilaterals split."""
+    date_of = {d.label: d for d in a.c.dates}
+    place_of = {p.label: p for p in a.c.places}
+    # a small model under a grammar may repeat one meeting until the list is full: the same
+    # parties, day and place twice are one meeting
+    unique = {
+        (tuple(a.codes(getattr(m, "with", []))), _value(getattr(m, "date", NONE)),
+         _value(getattr(m, "place", NONE))): m
+        for m in a.get("meetings", [])
+    }  # fmt: skip
+    meetings: list[Meeting] = []
+    for (members, _, _), m in unique.items():
+        for member_codes in _split_bilaterals(list(members), a.c, a.text):
+            if not member_codes:
+                continue
+            date = date_of.get(_value(getattr(m, "date", NONE)))
+            place = place_of.get(_value(getattr(m, "place", NONE)))
+            present = [o for o in officials if o.party in member_codes]
+            evidence = _meeting_evidence(
+                a.text, a.c, member_codes, date.span if date else None,
+                [s for o in present for s in o.evidence[:1]],
+            )  # fmt: skip
+            extra = a.g.keep("meeting", evidence)
+            if extra is None:
+                continue
+            meetings.append(
+                Meeting(
+                    parties=member_codes,
+                    officials=[o.name for o in present],
+                    date=date.range if date else None,
+                    location=Location(city=place.city, country=place.country) if place else None,
+                    **extra,
+                )
+            )
+    return meetings
+
+
+def _with_listed_meetings(a: _Answered, meetings: list[Meeting],
+                          officials: list[Official]) -> list[Meeting]:  # fmt: skip
+    """Annotation rule 5 for lists: the model often gives a few meetings of a long
+    enumeration, or none, or pairs the listed partners with each other instead of with the
+    one who met them all."""
+    for hub, partners, sentence in _listed_meetings(a.c, a.text, officials):
+        meetings = [m for m in meetings if hub in m.parties or not set(m.parties) <= set(partners)]
+        for other in partners:
+            if any({hub, other} <= set(m.parties) for m in meetings):
+                continue
+            extra = a.g.keep("meeting", [sentence])
+            if extra is not None:
+                meetings.append(Meeting(parties=[hub, other], **extra))
+    return meetings
+
+
+def _agreements(a: _Answered, chosen: list[str]) -> list[Agreement]:
+    return [
+        Agreement(
+            instrument=kind,
+            status=status,
+            parties=a.codes(getattr(item, "with_", [])) or chosen,
+            **extra,
+        )
+        for item, kind, _, status, extra in _cued(
+            a.get("agreements", []), "type", a.c.instruments, AgreementStatus,
+            agreement_status_cue, a.g, "agreement",
+        )
+    ]  # fmt: skip
+
+
+def _mechanisms(a: _Answered, chosen: list[str]) -> list[Mechanism]:
+    return [
+        Mechanism(
+            kind=kind,
+            status=status,
+            parties=chosen,
+            description=cue.span.text if cue else "",
+            **extra,
+        )
+        for item, kind, cue, status, extra in _cued(
+            a.get("mechanisms", []), "kind", a.c.mechanisms, MechanismStatus,
+            mechanism_status_cue, a.g, "mechanism",
+        )
+    ]  # fmt: skip
+
+
+def _signing_meetings(agreements: list[Agreement], meetings: list[Meeting],
+                      officials: list[Official]) -> list[Meeting]:  # fmt: skip
+    """Annotation rule 11: a signing at which both sides' representatives sign is a meeting,
+    even when the article reports nothing else of it."""
+    added: list[Meeting] = []
+    for ag in agreements:
+        if ag.status is not AgreementStatus.signed or len(ag.parties) < 2:
+            continue
+        if any(set(ag.parties) <= set(m.parties) for m in [*meetings, *added]):
+            continue
+        signers = [o for o in officials if o.party in ag.parties]
+        if len({o.party for o in signers}) < 2:
+            continue  # no named representative for one side: an exchange, not a ceremony
+        added.append(
+            Meeting(
+                parties=list(ag.parties),
+                officials=[o.name for o in signers],
+                date=DateRange(start=ag.date, end=ag.date) if ag.date else None,
+                evidence=ag.evidence,
+                grounded=ag.grounded,
+            )
+        )
+    return added
+
+
+def _parties(a: _Answered, chosen: list[str], meetings: list[Meeting],
+             agreements: list[Agreement], officials: list[Official]) -> list[Party]:  # fmt: skip
+    """Those chosen, and anyone who met, signed or has an official acting for them."""
+    involved = dict.fromkeys(
+        [*chosen, *(x for m in meetings for x in m.parties),
+         *(x for ag in agreements for x in ag.parties), *(o.party for o in officials if o.party)]
+    )  # fmt: skip
+    parties = []
+    for code in involved:
+        cand = a.c.party(code)
+        extra = a.g.keep(f"party {code}", cand.mentions[:MAX_SPANS_PER_ITEM] if cand else [])
+        if cand is not None and extra is not None:
+            parties.append(Party(name=cand.label, kind=cand.kind, code=code, **extra))
+    return parties
+
+
 def assemble_answer(
     answer: Any,
     c: Candidates,
@@ -514,143 +682,17 @@ def assemble_answer(
     """A record from a candidate-constrained answer (see `answer.answer_model`)."""
     if answer is None or not answer.relevant:
         return _irrelevant(src, provenance)
-    text = src.text
-    g = _Grounder(text, settings)
-    code_of = {p.label: p.code for p in c.parties}
-
-    def codes(values: Iterable[Any]) -> list[str]:
-        return list(dict.fromkeys(code_of[_value(v)] for v in values if _value(v) in code_of))
-
-    officials: list[Official] = []
-    people = getattr(answer, "people", None)
-    asked = set(unhinted_people(c))
-    for i, person in enumerate(c.people):
-        if i not in asked:
-            party = person.hint  # the title names it: "Russia's deputy minister"
-        else:
-            choice = _value(getattr(people, f"p{i}", NONE)) if people is not None else NONE
-            if choice == NONE or choice not in code_of:
-                continue
-            party = code_of[choice]
-        extra = g.keep(f"official {person.name!r}", person.mentions[:MAX_SPANS_PER_ITEM])
-        if extra is not None:
-            officials.append(
-                Official(
-                    name=clean_person_name(person.name), title=person.title, party=party, **extra
-                )  # fmt: skip
-            )
-
-    date_of = {d.label: d for d in c.dates}
-    place_of = {p.label: p for p in c.places}
-    meetings: list[Meeting] = []
-    # a small model under a grammar may repeat one meeting until the list is full: the same
-    # parties, day and place twice are one meeting
-    unique = {
-        (tuple(codes(getattr(m, "with", []))), _value(getattr(m, "date", NONE)),
-         _value(getattr(m, "place", NONE))): m
-        for m in getattr(answer, "meetings", [])
-    }  # fmt: skip
-    asked = [
-        (group, m)
-        for (members, _, _), m in unique.items()
-        for group in _split_bilaterals(list(members), c, text)
-    ]
-    for member_codes, m in asked:
-        if not member_codes:
-            continue
-        date = date_of.get(_value(getattr(m, "date", NONE)))
-        place = place_of.get(_value(getattr(m, "place", NONE)))
-        present = [o for o in officials if o.party in member_codes]
-        evidence = _meeting_evidence(
-            text, c, member_codes, date.span if date else None,
-            [s for o in present for s in o.evidence[:1]],
-        )  # fmt: skip
-        extra = g.keep("meeting", evidence)
-        if extra is None:
-            continue
-        meetings.append(
-            Meeting(
-                parties=member_codes,
-                officials=[o.name for o in present],
-                date=date.range if date else None,
-                location=Location(city=place.city, country=place.country) if place else None,
-                **extra,
-            )
-        )
-
-    # the model often lists a few meetings of a long enumeration, or none, or pairs the
-    # listed partners with each other instead of with the one who met them all
-    for hub, partners, sentence in _listed_meetings(c, text, officials):
-        meetings = [m for m in meetings if hub in m.parties or not set(m.parties) <= set(partners)]
-        for other in partners:
-            if any({hub, other} <= set(m.parties) for m in meetings):
-                continue
-            extra = g.keep("meeting", [sentence])
-            if extra is not None:
-                meetings.append(Meeting(parties=[hub, other], **extra))
-
-    chosen = codes(getattr(answer, "parties", []))
-    agreements = [
-        Agreement(
-            instrument=kind,
-            status=status,
-            parties=codes(getattr(item, "with_", [])) or chosen,
-            **extra,
-        )
-        for item, kind, _, status, extra in _cued(
-            getattr(answer, "agreements", []), "type", c.instruments, AgreementStatus,
-            agreement_status_cue, g, "agreement",
-        )
-    ]  # fmt: skip
-    mechanisms = [
-        Mechanism(
-            kind=kind,
-            status=status,
-            parties=chosen,
-            description=cue.span.text if cue else "",
-            **extra,
-        )
-        for item, kind, cue, status, extra in _cued(
-            getattr(answer, "mechanisms", []), "kind", c.mechanisms, MechanismStatus,
-            mechanism_status_cue, g, "mechanism",
-        )
-    ]  # fmt: skip
-
-    # annotation rule 11: a signing at which both sides' representatives sign is a meeting,
-    # even when the article reports nothing else of it
-    for a in agreements:
-        if a.status is not AgreementStatus.signed or len(a.parties) < 2:
-            continue
-        if any(set(a.parties) <= set(m.parties) for m in meetings):
-            continue
-        signers = [o for o in officials if o.party in a.parties]
-        if len({o.party for o in signers}) < 2:
-            continue  # no named representative for one side: an exchange, not a ceremony
-        meetings.append(
-            Meeting(
-                parties=list(a.parties),
-                officials=[o.name for o in signers],
-                date=DateRange(start=a.date, end=a.date) if a.date else None,
-                evidence=a.evidence,
-                grounded=a.grounded,
-            )
-        )
-
-    # parties: those chosen, and anyone who met, signed or has an official acting for them
-    involved = list(dict.fromkeys(
-        [*chosen, *(x for m in meetings for x in m.parties),
-         *(x for a in agreements for x in a.parties), *(o.party for o in officials if o.party)]
-    ))  # fmt: skip
-    if len(involved) < 2:
+    a = _Answered(answer, c, src.text, _Grounder(src.text, settings))
+    officials = _officials(a)
+    meetings = _with_listed_meetings(a, _answered_meetings(a, officials), officials)
+    chosen = a.codes(a.get("parties", []))
+    agreements = _agreements(a, chosen)
+    mechanisms = _mechanisms(a, chosen)
+    meetings += _signing_meetings(agreements, meetings, officials)
+    parties = _parties(a, chosen, meetings, agreements, officials)
+    if len(parties) < 2:
         return _irrelevant(src, provenance)
-    parties = []
-    for code in involved:
-        cand = c.party(code)
-        extra = g.keep(f"party {code}", cand.mentions[:MAX_SPANS_PER_ITEM] if cand else [])
-        if cand is not None and extra is not None:
-            parties.append(Party(name=cand.label, kind=cand.kind, code=code, **extra))
-
-    areas = sorted(c.areas, key=lambda a: c.areas[a][0].span.start)
+    areas = sorted(c.areas, key=lambda area: c.areas[area][0].span.start)
     return ArticleExtraction(
         article_id=src.article_id,
         relevant=True,
@@ -662,5 +704,5 @@ def assemble_answer(
         areas=areas,
         summary=summarize(parties, meetings, agreements, mechanisms),
         provenance=provenance,
-        text=text if src.changed else None,
+        text=src.text if src.changed else None,
     )
