@@ -655,13 +655,21 @@ def _signing_meetings(agreements: list[Agreement], meetings: list[Meeting],
     return added
 
 
-def _parties(a: _Answered, chosen: list[str], meetings: list[Meeting],
-             agreements: list[Agreement], officials: list[Official]) -> list[Party]:  # fmt: skip
-    """Those chosen, and anyone who met, signed or has an official acting for them."""
-    involved = dict.fromkeys(
+def _involved(a: _Answered, chosen: list[str], meetings: list[Meeting],
+              agreements: list[Agreement], officials: list[Official]) -> list[str]:  # fmt: skip
+    """Annotation rule 2: the parties that take part are those chosen, and anyone who met or
+    signed or whom the model named as someone's party. A title alone ("director general of
+    the IOM") does not make its organization take part: the person may be met on another
+    matter (rule 1)."""
+    asked = {clean_person_name(a.c.people[i].name) for i in unhinted_people(a.c)}
+    return list(dict.fromkeys(
         [*chosen, *(x for m in meetings for x in m.parties),
-         *(x for ag in agreements for x in ag.parties), *(o.party for o in officials if o.party)]
-    )  # fmt: skip
+         *(x for ag in agreements for x in ag.parties),
+         *(o.party for o in officials if o.party and o.name in asked)]
+    ))  # fmt: skip
+
+
+def _parties(a: _Answered, involved: list[str]) -> list[Party]:
     parties = []
     for code in involved:
         cand = a.c.party(code)
@@ -689,7 +697,9 @@ def assemble_answer(
     agreements = _agreements(a, chosen)
     mechanisms = _mechanisms(a, chosen)
     meetings += _signing_meetings(agreements, meetings, officials)
-    parties = _parties(a, chosen, meetings, agreements, officials)
+    involved = _involved(a, chosen, meetings, agreements, officials)
+    officials = [o for o in officials if o.party in involved]  # rule 4: acting in it
+    parties = _parties(a, involved)
     if len(parties) < 2:
         return _irrelevant(src, provenance)
     areas = sorted(c.areas, key=lambda area: c.areas[area][0].span.start)

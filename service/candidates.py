@@ -236,7 +236,7 @@ _TITLE_WORDS = re.compile(
     r"chair(?:man|woman|person)?|governor|mayor|deputy|envoy|counsel+or|consul|attach[eé]|"
     r"adviser|advisor|spokes(?:man|woman|person)|representative|commissioner|king|prince|"
     r"emir|sheikh|sultan|undersecretary|officer|official|coordinator|dean|rector|manager|"
-    r"general|founder|ceo|chancellor|speaker)\b",
+    r"general|founder|ceo|chancellor|speaker|counterparts?)\b",
     re.IGNORECASE,
 )
 _CLAUSE_BREAK = re.compile(
@@ -269,7 +269,7 @@ def _is_place_or_party(name: str) -> bool:
 
 _HONORIFIC = r"(?:Dr|Prof|Mr|Mrs|Ms|Eng|H\.E|HE)\.?"
 _HONORIFICS = re.compile(rf"(?:\s+{_HONORIFIC})+$")  # trailing: "Minister of Health HE Dr"
-_LEADING_ARTICLE = re.compile(r"^(?:and\s+|or\s+)?(?:the|a|an)\s+", re.IGNORECASE)
+_LEADING_ARTICLE = re.compile(r"^(?:and\s+|or\s+)?(?:the|a|an|his|her|their)\s+", re.IGNORECASE)
 
 
 def _person_names_end(s: str) -> int:
@@ -395,8 +395,69 @@ def _split_run(run: str, offset: int) -> Iterator[tuple[str, int]]:
     yield from flush(None)
 
 
+# What shows that two capitalized words name a person (annotation rule 4: officials are
+# persons): a title, an honorific, a later mention by surname alone, or a person's place in a
+# clause, as the one who says or does something or the one met, received or thanked.
+# "Communist Party", "Grant Aid" or "Neighbourhood First" have none of these.
+_HONORIFIC_BEFORE = re.compile(
+    r"\b(?:Dr|Prof|Mr|Mrs|Ms|Miss|Eng|Engr|H\.\s?E|Sheikh|Sir|Dame|Shri|Smt|Madam)\.?\s*$"
+)
+_ACTS_AFTER = re.compile(
+    r"(?:\s*,?\s*\([^)]{0,40}\))?\s*,?\s*(?:who\b\s*|(?:has|had|have|also|then|later|further|"
+    r"too)\s+)?(?:said|says|stated|stressed|noted|added|told|met|meets|signed|signs|expressed|"
+    r"welcomed|announced|praised|highlighted|emphasi[sz]ed|underlined|underscored|pointed|"
+    r"thanked|discussed|received|receives|visited|visits|called|urged|affirmed|confirmed|"
+    r"explained|reviewed|agreed|attended|held|holds|led|leads|headed|chaired|co-chaired|presided|"
+    r"hosted|inaugurated|opened|launched|handed|delivered|wrote|spoke|reiterated|conveyed|"
+    r"briefed|assured|vowed|pledged|lauded|hailed|commended|appreciated|asserted|observed|"
+    r"remarked|mentioned|indicated|revealed|declared|acknowledged|voiced|shed|referred|described|"
+    r"congratulated|invited|accompanied|witnessed|represented|participated|joined)\b",
+    re.IGNORECASE,
+)
+_ACTED_ON_BEFORE = re.compile(
+    r"\b(?:met|meets|meeting\s+with|talks\s+with|received|receives|hosted|welcomed|thanked|"
+    r"visited|accompanied\s+by|signed\s+by|led\s+by|headed\s+by|attended\s+by|by|with)\s+"
+    r"(?:his|her|their)?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _looks_like_a_person(p: PersonCandidate, text: str) -> bool:
+    if p.title or any(m.text != p.name for m in p.mentions):
+        return True
+    return any(
+        _HONORIFIC_BEFORE.search(text, max(0, m.start - 12), m.start)
+        or _ACTS_AFTER.match(text, m.end, m.end + 80)
+        or _ACTED_ON_BEFORE.search(text, max(0, m.start - 25), m.start)
+        for m in p.mentions
+    )
+
+
+# Not acting for a party in the cooperation (annotation rule 4): a spokesperson or a
+# journalist is a source; whoever chairs a cabinet that approves something performs a
+# domestic act (rule 5: a cabinet decision is not a meeting between parties).
+_SOURCE_TITLE = re.compile(
+    r"\b(?:spokes(?:man|woman|person)|journalist|reporter|correspondent|editor|photographer|"
+    r"columnist|anchor)\b",
+    re.IGNORECASE,
+)
+_CHAIRS_A_CABINET = re.compile(
+    r"\b(?:cabinet|council\s+of\s+ministers)\b[^.]{0,40}\b(?:chaired|presided(?:\s+over)?|"
+    r"headed|led)\s+by\s+(?:the\s+)?[^.]{0,60}$",
+    re.IGNORECASE,
+)
+
+
+def _acts_in_the_cooperation(p: PersonCandidate, text: str) -> bool:
+    if p.title and _SOURCE_TITLE.search(p.title):
+        return False
+    return not all(_CHAIRS_A_CABINET.search(text, max(0, m.start - 120), m.start)
+                   for m in p.mentions)  # fmt: skip
+
+
 def find_people(text: str) -> list[PersonCandidate]:
-    """Personal names (two or more capitalized words that are not places, bodies or titles)."""
+    """Personal names (two or more capitalized words that are not places, bodies or titles,
+    and that the text treats as a person), except sources and cabinet chairs."""
     people: dict[str, PersonCandidate] = {}
     for m in _NAME_RUN.finditer(text):
         for name, start in _split_run(m.group(0), m.start()):
@@ -435,7 +496,11 @@ def find_people(text: str) -> list[PersonCandidate]:
             if not any(s.start <= m.start() < s.end for s in p.mentions):
                 p.mentions.append(Span(start=m.start(), end=m.end(), text=m.group(0)))
         p.mentions.sort(key=lambda s: s.start)
-    out = sorted(people.values(), key=lambda p: p.mentions[0].start)
+    out = sorted(
+        (p for p in people.values()
+         if _looks_like_a_person(p, text) and _acts_in_the_cooperation(p, text)),
+        key=lambda p: p.mentions[0].start,
+    )  # fmt: skip
     surnames = [p.name.split()[-1] for p in out]
     for p, surname in zip(out, surnames, strict=True):
         p.key = surname if surnames.count(surname) == 1 else p.name
@@ -497,16 +562,20 @@ _INSTRUMENT_CUES: dict[Instrument, str] = {
     Instrument.protocol: r"protocols?",
     Instrument.action_plan: r"action\s+plans?|plan\s+of\s+action|road\s?maps?|joint\s+plan",
     Instrument.programme: r"(?:executive\s+)?program(?:me)?s?\s+(?:of|for)\s+(?:cooperation|collaboration)|cooperation\s+program(?:me)?s?",
-    Instrument.agreement: r"agreements?|accords?|deals?",
+    Instrument.agreement: r"agreements?|accords?|deals?|pacts?",
     Instrument.other: r"letters?\s+of\s+intent|joint\s+(?:declaration|statement|communiqu[eé])s?|declarations?",
 }
 _MECHANISM_CUES: dict[MechanismKind, str] = {
     MechanismKind.working_group: r"working\s+groups?|task\s+forces?|working\s+committees?|technical\s+groups?",
     MechanismKind.joint_committee: r"joint\s+(?:health\s+)?(?:committee|commission)s?|(?:intergovernmental|bilateral|permanent|steering)\s+(?:committee|commission)s?",
     MechanismKind.network: r"networks?|alliances?|consortium|consortia",
-    MechanismKind.exchange_programme: r"exchang\w*\s+(?:of\s+)?(?:\w+\s+){0,3}?(?:students|professors|doctors|physicians|specialists|experts|nurses|staff|delegations|researchers|scholars|medical\s+teams?|personnel|faculty)|(?:student|academic|staff|expert)\s+exchanges?",
-    MechanismKind.training_programme: r"training\s+(?:programs?|programmes?|courses?|workshops?)|train(?:ing)?\s+(?:of\s+)?(?:\w+\s+){0,2}?(?:doctors|nurses|health\s+workers|specialists|personnel|staff|professionals|students|experts)|capacity[-\s]building",
+    MechanismKind.exchange_programme: r"exchang\w*\s+(?:of\s+)?(?:(?!between\b|with\b|among\b)[\w,-]+\s+){0,3}?(?:students|professors|doctors|physicians|specialists|experts|nurses|staff|delegations|researchers|scholars|medical\s+teams?|personnel|faculty|health\s+workers|professionals)|(?:student|academic|staff|expert|specialist|doctor|professional)s?\s+exchanges?",
+    # annotation rule 10: training of health workers, however it is phrased ("training in
+    # clinical skills", "training and education of Kenyan doctors")
+    MechanismKind.training_programme: r"training\s+(?:programs?|programmes?|courses?|workshops?)|train\w*\s+(?:and\s+\w+\s+)?(?:of\s+|for\s+|in\s+)?(?:[\w,-]+\s+){0,4}?(?:doctors|nurses|physicians|health(?:care)?\s+(?:workers|staff|professionals|personnel)|specialists|personnel|staff|professionals|students|experts|cadres|manpower|skills|residents|midwives|paramedics)",
     MechanismKind.conference_series: r"(?:joint|regular|annual)\s+(?:scientific\s+)?(?:conferences|seminars|forums|symposi(?:a|ums))",
+    # standing arrangements without a kind of their own (annotation rule 7: `other`)
+    MechanismKind.other: r"(?:early\s+warning|rapid\s+response|surveillance|alert|referral|coordination|consultation|cooperation|joint)\s+(?:systems?|mechanisms?|platforms?|hotlines?)|(?:joint\s+)?(?:research|diagnostic|training|treatment|vaccine|reference)\s+(?:cent(?:er|re)s?|laborator(?:y|ies)|hubs?)",
 }
 
 # Cues per health area (annotation guide, rule 8).
@@ -602,6 +671,6 @@ def find_candidates(text: str, published: dt.date | None = None) -> Candidates:
         dates=find_dates(text, published),
         places=find_places(text, parties),
         instruments=_cues(text, instruments),
-        mechanisms=_cues(text, mechanisms),
+        mechanisms=_cues(text, mechanisms, overlap=True),  # "exchange and training of doctors"
         areas=area_cues,
     )
