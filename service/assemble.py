@@ -17,8 +17,10 @@ from healthcoop.schemas import (
     AgreementStatus,
     ArticleExtraction,
     DateRange,
+    Instrument,
     Location,
     Mechanism,
+    MechanismKind,
     MechanismStatus,
     Meeting,
     Official,
@@ -31,7 +33,7 @@ from healthcoop.schemas.draft import Draft
 from healthcoop.schemas.gazetteer import countries, organizations
 
 from .answer import NONE, unhinted_people
-from .candidates import Candidates, Cue
+from .candidates import Candidates, Cue, mentions_health
 from .grounding import align, find_all, sentence_around
 from .normalise import city_country, clean_person_name, country_code, parse_date, resolve_party
 from .settings import Settings
@@ -128,7 +130,9 @@ def summarize(parties: list[Party], meetings: list[Meeting], agreements: list[Ag
 
 _SIGNED = re.compile(
     r"\b(?:signed|inked|concluded|sealed|exchanged|initialed|initialled)\b"
-    r"(?!\s+(?:soon|in the coming))",
+    r"(?!\s+(?:soon|in the coming))"
+    # a headline's present tense: "Iran, Iraq sign health MoU"
+    r"|\b(?<!will )(?<!to )(?<!would )(?<!shall )(?:sign|signs|ink|inks)\s+(?!of\b)(?=\w)",
     re.IGNORECASE,
 )
 _PENDING = re.compile(
@@ -137,12 +141,19 @@ _PENDING = re.compile(
     r"\bready\s+(?:to|for)\s+sign",
     re.IGNORECASE,
 )
+_APPROVAL = (
+    r"(?:approv\w*|ratif\w*|endors\w*|clear(?:ed|s|ance)|(?:gave|gives|give)\s+(?:its\s+)?"
+    r"nods?|green\s+light|go-ahead)"
+)
 _APPROVED = re.compile(
-    r"\b(?:approv\w*|ratif\w*|endors\w*)\b[^.]{0,80}\b(?:cabinet|parliament|council of ministers|"
+    rf"\b{_APPROVAL}\b[^.]{{0,80}}\b(?:cabinet|parliament|council of ministers|"
     r"senate|majlis|assembly)\b|\b(?:cabinet|parliament|council of ministers|senate|majlis)\b"
-    r"[^.]{0,80}\b(?:approv\w*|ratif\w*|endors\w*|gave\s+(?:its\s+)?nod)",
+    rf"[^.]{{0,80}}\b{_APPROVAL}",
     re.IGNORECASE,
 )
+# an approval after the fact reports the signing (annotation rule 6: approved only while the
+# signing is not yet reported): "ex-post-facto approval", "approved the MoU signed between"
+_APPROVED_AFTER_SIGNING = re.compile(r"\bex[-\s]post[-\s]facto\b", re.IGNORECASE)
 _PROPOSED = re.compile(
     r"\b(?:agreed\s+to\s+(?:develop|draft|prepare|work\s+on|conclude)|propos\w*|suggest\w*|"
     r"discuss\w*|plan(?:s|ned)?\s+to|intend\w*|consider\w*|explor\w*|lay the basis|"
@@ -153,8 +164,11 @@ _PROPOSED = re.compile(
 
 def agreement_status_cue(sentence: str) -> AgreementStatus | None:
     """The status a sentence states unambiguously, or None."""
+    pending = bool(_PENDING.search(sentence))
     if _APPROVED.search(sentence):
-        return AgreementStatus.approved
+        signed = _SIGNED.search(sentence) and not pending
+        after = signed or _APPROVED_AFTER_SIGNING.search(sentence)
+        return AgreementStatus.signed if after else AgreementStatus.approved
     found = {
         status
         for status, pattern in (
@@ -168,25 +182,36 @@ def agreement_status_cue(sentence: str) -> AgreementStatus | None:
     return found.pop() if len(found) == 1 else None
 
 
+# Which status the strongest evidence supports, when one instrument is spoken of in several
+# sentences: a signing outranks an approval, which outranks a preparation, then a proposal.
+_STATUS_STRENGTH = {
+    AgreementStatus.signed: 3,
+    AgreementStatus.approved: 2,
+    AgreementStatus.pending: 1,
+    AgreementStatus.proposed: 0,
+}
+
+
 _ESTABLISHED = re.compile(
-    r"\b(?:established|set\s+up|formed|created|launched|inaugurated|are\s+establishing|"
-    r"is\s+establishing|has\s+been\s+\w+ing|operat\w+|existing)\b",
+    r"\b(?:established|establishment|set\s+up|formed|created|launched|inaugurated|are\s+"
+    r"establishing|is\s+establishing|has\s+been\s+\w+ing|operat\w+|existing)\b",
     re.IGNORECASE,
 )
 _MECH_PROPOSED = re.compile(
-    r"\b(?:propos\w*|suggest\w*|agreed\s+to|will|would|plan\w*|call\w*\s+for|should|could|"
-    r"need\s+for|stress\w*|emphasi[sz]\w*|urg\w*|discuss\w*|expand\w*|develop\w*|promot\w*|"
-    r"highlight\w*|readiness|ready)\b",
+    r"\b(?:propos\w*|suggest\w*|agreed\s+to|agreement\s+to|will|would|plan\w*|call\w*\s+for|"
+    r"should|could|need\s+for|stress\w*|emphasi[sz]\w*|urg\w*|discuss\w*|expand\w*|develop\w*|"
+    r"promot\w*|highlight\w*|readiness|ready|include|includes|encourag\w*|possibility|mull\w*)\b",
     re.IGNORECASE,
 )
 
 
 # "agreed to set up" is a plan, though "set up" alone would read as done
 _TO_BE_SET_UP = re.compile(
-    r"\b(?:agreed|decided|plan\w*|propos\w*|suggest\w*|want\w*|intend\w*|need\w*|call\w*|"
-    r"aim\w*|seek\w*|hope\w*)\s+(?:to|for)\s+(?:the\s+)?(?:set\w*\s+up|establish\w*|form\w*|creat\w*|"
-    r"launch\w*)|\bto\s+be\s+(?:set\s+up|established|formed|created|launched)|"
-    r"\bwill\s+(?:be\s+)?(?:set\s+up|establish\w*|form\w*|creat\w*|launch\w*)",
+    r"\b(?:agreed|agreement|decided|plan\w*|propos\w*|suggest\w*|want\w*|intend\w*|need\w*|"
+    r"call\w*|aim\w*|seek\w*|hope\w*)\s+(?:to|for)\s+(?:the\s+)?(?:set\w*\s+up|establish\w*|"
+    r"form\w*|creat\w*|launch\w*)|\bto\s+be\s+(?:set\s+up|established|formed|created|launched)|"
+    r"\bwill\s+(?:be\s+)?(?:set\s+up|establish\w*|form\w*|creat\w*|launch\w*)|"
+    r"\bcreation\s+of\b[^.]{0,200}\bwill\b",
     re.IGNORECASE,
 )
 
@@ -199,6 +224,24 @@ def mechanism_status_cue(sentence: str) -> MechanismStatus | None:
     if established != proposed:
         return MechanismStatus.established if established else MechanismStatus.proposed
     return None
+
+
+# Annotation rule 1: only the health parts of an article count. A sentence that names
+# another sector and nothing of health speaks of that sector's instruments and bodies.
+_OTHER_SECTOR = re.compile(
+    r"\b(?:oil|gas|petroleum|hydrocarbon\w*|energy|electricity|power\s+plants?|mining|trade|"
+    r"customs|tariffs?|investment|banking|financ\w*|defen[cs]e|military|navy|naval|security|"
+    r"police|judicia\w*|judges?|legal\s+assistance|criminal|extradition|trafficking|culture|"
+    r"cultural|tourism|sports?|hydrograph\w*|shipping|maritime|aviation|transport\w*|railways?|"
+    r"agricultur\w*|fisheries|space|nuclear\s+power|civil\s+service|governance|elections?|"
+    r"intelligence|migration|visas?|education\s+sector|economic)\b",
+    re.IGNORECASE,
+)
+
+
+def other_sector_only(sentence: str) -> bool:
+    """Whether a sentence is about another sector and not about health at all."""
+    return bool(_OTHER_SECTOR.search(sentence)) and not mentions_health(sentence)
 
 
 # ---------------------------------------------------------------- free drafts
@@ -383,10 +426,29 @@ def assemble_draft(
 # ---------------------------------------------------------------- candidate answers
 
 _MEETING_WORDS = re.compile(
-    r"\b(?:met|meet|meeting|meetings|talks|visit\w*|call|held|hosted|received|discuss\w*|"
-    r"conferred|ceremony)\b",
+    r"\b(?:met|meet|meets|meeting|meetings|talks|visit\w*|call|held|hosted|received|discuss\w*|"
+    r"conferred|ceremony|sign|signs|signed|signing|inked|session|summit|conference|"
+    r"videoconference|telephone|phone)\b",
     re.IGNORECASE,
 )
+# A cabinet decision is not a meeting between parties (annotation rule 5).
+_CABINET = re.compile(r"\b(?:cabinet|council\s+of\s+ministers)\b", re.IGNORECASE)
+
+
+def _meeting_day(date: Any, text: str) -> Any:
+    """A meeting's day only from a sentence that speaks of meeting, visiting or signing: a
+    date elsewhere (when a report was published, when something else happened) does not fix
+    the meeting's day (annotation rule 16)."""
+    if date is None or date.range is None:
+        return None
+    sentence = sentence_around(text, date.span).text
+    if not _MEETING_WORDS.search(sentence) or _is_cabinet_decision(sentence):
+        return None
+    return date.range
+
+
+def _is_cabinet_decision(sentence: str) -> bool:
+    return bool(_CABINET.search(sentence) and _APPROVED.search(sentence))
 
 
 _SEPARATE_MEETINGS = re.compile(
@@ -568,6 +630,8 @@ def _answered_meetings(a: _Answered, officials: list[Official]) -> list[Meeting]
                 a.text, a.c, member_codes, date.span if date else None,
                 [s for o in present for s in o.evidence[:1]],
             )  # fmt: skip
+            if evidence and _is_cabinet_decision(evidence[0].text):
+                continue  # the cabinet's approval, not a meeting of the parties
             extra = a.g.keep("meeting", evidence)
             if extra is None:
                 continue
@@ -575,7 +639,7 @@ def _answered_meetings(a: _Answered, officials: list[Official]) -> list[Meeting]
                 Meeting(
                     parties=member_codes,
                     officials=[o.name for o in present],
-                    date=date.range if date else None,
+                    date=_meeting_day(date, a.text),
                     location=Location(city=place.city, country=place.country) if place else None,
                     **extra,
                 )
@@ -599,35 +663,167 @@ def _with_listed_meetings(a: _Answered, meetings: list[Meeting],
     return meetings
 
 
+_COUNT = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+          "nine": 9, "ten": 10, "both": 2}  # fmt: skip
+_COUNTED = re.compile(
+    r"\b(two|three|four|five|six|seven|eight|nine|ten|both|\d{1,2})\s+(?:\w+\s+){0,2}$",
+    re.IGNORECASE,
+)
+_DEFINITE = re.compile(r"\b(?:the|this|that|said|its)\s+(?:\w+\s+){0,3}$", re.IGNORECASE)
+_GENERIC = Instrument.agreement.value
+
+
+@dataclass
+class _Instrument:
+    """What the text says of one kind of instrument: its cue sentences, the strongest status
+    they state, how many the text counts, and whether any of it is about health."""
+
+    kind: str
+    cues: list[Cue]
+    status: AgreementStatus | None = None
+    count: int = 1
+    health: bool = False
+
+
+def _instruments(c: Candidates, text: str) -> dict[str, _Instrument]:
+    """Instrument cues grouped by kind. A generic word ("the agreement") in a sentence that
+    names a specific instrument, or a definite one after a specific instrument was named, is
+    that instrument spoken of again, not another one (annotation rule 6: one instrument per
+    party set and kind unless the text counts them)."""
+    specific = [cue for cue in c.instruments if cue.kind != _GENERIC]
+    groups: dict[str, _Instrument] = {}
+    for cue in c.instruments:
+        kind = cue.kind
+        if kind == _GENERIC:
+            same = [x for x in specific if x.sentence.start == cue.sentence.start]
+            before = [x for x in specific if x.span.start < cue.span.start]
+            if same:
+                kind = same[0].kind
+            elif before and _DEFINITE.search(text, max(0, cue.span.start - 40), cue.span.start):
+                kind = before[-1].kind
+        group = groups.setdefault(kind, _Instrument(kind, []))
+        group.cues.append(cue)
+        sentence = cue.sentence.text
+        status = agreement_status_cue(sentence)
+        if status is not None and (
+            group.status is None or _STATUS_STRENGTH[status] > _STATUS_STRENGTH[group.status]
+        ):
+            group.status = status
+        if not other_sector_only(sentence):
+            group.health = True
+            counted = _COUNTED.search(text, max(0, cue.span.start - 30), cue.span.start)
+            if counted and cue.kind == kind:
+                word = counted.group(1).lower()
+                group.count = max(group.count, _COUNT.get(word) or int(word))
+    # a count of instruments of several sectors ("six pacts", one on health) is not a count
+    # of health instruments
+    for group in groups.values():
+        if any(other_sector_only(cue.sentence.text) for cue in group.cues):
+            group.count = 1
+    return groups
+
+
 def _agreements(a: _Answered, chosen: list[str]) -> list[Agreement]:
-    return [
-        Agreement(
-            instrument=kind,
-            status=status,
-            parties=a.codes(getattr(item, "with_", [])) or chosen,
-            **extra,
-        )
-        for item, kind, _, status, extra in _cued(
-            a.get("agreements", []), "type", a.c.instruments, AgreementStatus,
-            agreement_status_cue, a.g, "agreement",
-        )
-    ]  # fmt: skip
+    """Annotation rule 6. One instrument per kind and party set, unless the text counts
+    them; each with the status its strongest evidence states (else the model's). Instruments
+    of another sector only are left out (rule 1). A specific instrument (an MoU, a treaty, a
+    protocol, a plan of action, a declaration) whose sentences state a status is reported
+    even when the model leaves it out; a generic "agreement" only when the model gives it or
+    the text says it was signed, approved or is being signed."""
+    groups = _instruments(a.c, a.text)
+    answered: dict[str, list[Any]] = {}
+    for item in a.get("agreements", []):
+        answered.setdefault(_value(item.type), []).append(item)
+    out: list[Agreement] = []
+    for kind, group in groups.items():
+        items = answered.get(kind, [])
+        if not group.health:
+            continue
+        if not items:
+            strong = group.status not in (None, AgreementStatus.proposed)
+            if group.status is None or (kind == _GENERIC and not strong):
+                continue
+        party_sets: dict[tuple[str, ...], AgreementStatus] = {}
+        for item in items:
+            members = tuple(a.codes(getattr(item, "with_", []))) or tuple(chosen)
+            party_sets.setdefault(members, AgreementStatus(_value(item.status)))
+        if not party_sets:
+            party_sets[tuple(chosen)] = group.status or AgreementStatus.proposed
+        extra = a.g.keep(f"agreement ({kind})", [group.cues[0].sentence])
+        if extra is None:
+            continue
+        main = next(iter(party_sets))
+        for members, status in party_sets.items():
+            copies = group.count if members == main else 1
+            for _ in range(copies):
+                out.append(
+                    Agreement(
+                        instrument=Instrument(kind),
+                        status=group.status or status,
+                        parties=list(members),
+                        **extra,
+                    )
+                )
+    return out
+
+
+# Mechanism cues that a rule may report on its own, without the model: the cue names the
+# arrangement unambiguously (a network of universities, not any "network"; regular
+# conferences, not a conference; `other` only where something is set up, launched or created).
+_RULE_MECHANISM = {
+    MechanismKind.network.value: re.compile(
+        r"(?:universit\w+|hospitals?|research|laborator\w+|surveillance|health|medical|academic|"
+        r"clinical)\s+networks?",
+        re.IGNORECASE,
+    ),
+    MechanismKind.conference_series.value: re.compile(r"regular|annual|periodic", re.IGNORECASE),
+}
+_CREATED = re.compile(
+    r"\b(?:establish\w*|set\w*\s+up|creat\w*|launch\w*|form\w*|open\w*|build\w*|inaugurat\w*)\b",
+    re.IGNORECASE,
+)
+
+
+def _ruled_mechanism(cue: Cue) -> MechanismStatus | None:
+    """The status of a mechanism the cue's sentence states on its own (annotation rules 7, 9
+    and 10: agreed, planned, proposed or set up), or None when a rule cannot tell."""
+    sentence = cue.sentence.text
+    if other_sector_only(sentence):
+        return None
+    pattern = _RULE_MECHANISM.get(cue.kind)
+    if pattern is not None and not pattern.search(cue.span.text):
+        return None
+    if cue.kind == MechanismKind.other.value and not _CREATED.search(sentence):
+        return None
+    return mechanism_status_cue(sentence)
 
 
 def _mechanisms(a: _Answered, chosen: list[str]) -> list[Mechanism]:
-    return [
-        Mechanism(
-            kind=kind,
-            status=status,
-            parties=chosen,
-            description=cue.span.text if cue else "",
-            **extra,
-        )
-        for item, kind, cue, status, extra in _cued(
-            a.get("mechanisms", []), "kind", a.c.mechanisms, MechanismStatus,
-            mechanism_status_cue, a.g, "mechanism",
-        )
-    ]  # fmt: skip
+    """The mechanisms the model gave, each on a cue word of its kind, and those a cue's
+    sentence states on its own; one per kind and status."""
+    found: dict[tuple[str, MechanismStatus], Mechanism] = {}
+    for _, kind, cue, status, extra in _cued(
+        a.get("mechanisms", []), "kind", a.c.mechanisms, MechanismStatus,
+        mechanism_status_cue, a.g, "mechanism",
+    ):  # fmt: skip
+        if cue is not None and other_sector_only(cue.sentence.text):
+            continue
+        found.setdefault(
+            (kind, status),
+            Mechanism(kind=kind, status=status, parties=chosen,
+                      description=cue.span.text if cue else "", **extra),
+        )  # fmt: skip
+    for cue in a.c.mechanisms:
+        status = _ruled_mechanism(cue)
+        if status is None or (cue.kind, status) in found:
+            continue
+        extra = a.g.keep(f"mechanism ({cue.kind})", [cue.sentence])
+        if extra is not None:
+            found[(cue.kind, status)] = Mechanism(
+                kind=MechanismKind(cue.kind), status=status, parties=chosen,
+                description=cue.span.text, **extra,
+            )  # fmt: skip
+    return list(found.values())
 
 
 def _signing_meetings(agreements: list[Agreement], meetings: list[Meeting],

@@ -521,6 +521,22 @@ _DATE = re.compile(
 
 
 _DATELINE_END = re.compile(r"[\u2013\u2014]|\s-\s|\(|:|\n")
+_STAMP_LABEL = re.compile(
+    r"\b(?:published|updated|posted|modified|created|date|dated)\b\s*(?:on|at)?\s*:?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _is_stamp(text: str, start: int, end: int) -> bool:
+    """A page's date stamp ("Published: 12 March 2024", a line that is only a date and a
+    time), which says when the page was made, not when anything happened."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line = text[line_start : line_end if line_end != -1 else len(text)]
+    if _STAMP_LABEL.search(text, line_start, start):
+        return True
+    words = re.findall(r"[a-z]{4,}", line)  # lowercase words: a sentence, not a stamp
+    return len(line.split()) <= 6 and not words
 
 
 def find_dates(text: str, published: dt.date | None) -> list[DateCandidate]:
@@ -532,6 +548,8 @@ def find_dates(text: str, published: dt.date | None) -> list[DateCandidate]:
     for m in _DATE.finditer(text):
         label = " ".join(m.group(0).split())
         if label.lower() in ("may",) or label in out or m.end() <= dateline_end:
+            continue
+        if _is_stamp(text, m.start(), m.end()):
             continue
         span = Span(start=m.start(), end=m.end(), text=m.group(0))
         out[label] = DateCandidate(label, span, parse_date(label, published))

@@ -322,3 +322,117 @@ def test_a_drafted_title_place_and_forum_the_text_states_are_kept_as_written():
     (m,) = rec.meetings
     assert m.location.city == "Nairobi" and m.location.country == "KEN"
     assert m.forum == "Africa Health Forum" and m.parties == ["KEN", "CHL"]
+
+
+def _rec(text: str, data: dict, published=PUBLISHED):
+    c = find_candidates(text, published)
+    answer = answer_model(c).model_validate(data)
+    src = Source("t", text, published, changed=False)
+    return assemble_answer(answer, c, src, settings=Settings(), provenance=PROVENANCE)
+
+
+def _kinds(items) -> list[tuple[str, str]]:
+    return sorted((getattr(i, "instrument", None) or i.kind).value + "/" + i.status.value
+                  for i in items)  # fmt: skip
+
+
+def test_one_instrument_spoken_of_three_times_is_one_agreement_with_its_strongest_status():
+    text = (
+        "Kenya and Chile discussed a memorandum of understanding on vaccines in March. The "
+        "memorandum was then finalised by both health ministries. On Monday Kenya's health "
+        "minister Jane Wanjiru and Chile's health minister Ana Rojas signed the MoU in Nairobi."
+    )
+    rec = _rec(text, {"relevant": True, "parties": ["Kenya", "Chile"], "agreements": [
+        {"type": "mou", "status": "proposed", "with": ["Kenya", "Chile"]},
+        {"type": "mou", "status": "pending", "with": ["Kenya", "Chile"]},
+        {"type": "mou", "status": "pending", "with": ["Kenya", "Chile"]}]})  # fmt: skip
+    assert _kinds(rec.agreements) == ["mou/signed"]
+
+
+def test_instruments_the_text_counts_are_counted():
+    text = "Kenya and Chile are signing two memorandums of understanding on vaccines and nurses."
+    rec = _rec(text, {"relevant": True, "parties": ["Kenya", "Chile"],
+                      "agreements": [{"type": "mou", "status": "pending"}]})  # fmt: skip
+    assert _kinds(rec.agreements) == ["mou/pending", "mou/pending"]
+
+
+def test_the_agreement_that_is_an_mou_is_the_mou_not_a_second_instrument():
+    text = (
+        "Kenya and Chile signed an agreement on health, a memorandum of understanding between "
+        "their health ministries. The agreement covers vaccines."
+    )
+    both = [{"type": "agreement", "status": "signed"}, {"type": "mou", "status": "signed"}]
+    rec = _rec(text, {"relevant": True, "parties": ["Kenya", "Chile"], "agreements": both})
+    assert _kinds(rec.agreements) == ["mou/signed"]
+
+
+def test_a_cabinet_approval_is_approved_and_an_approval_of_a_signed_mou_is_signed():
+    approval = (
+        "The Kenyan cabinet on Tuesday cleared the signing of a memorandum of understanding "
+        "with Chile on health and medicine."
+    )
+    rec = _rec(approval, {"relevant": True, "parties": ["Kenya", "Chile"],
+                          "meetings": [{"with": ["Kenya", "Chile"], "date": "Tuesday"}],
+                          "agreements": [{"type": "mou", "status": "signed"}]})  # fmt: skip
+    assert _kinds(rec.agreements) == ["mou/approved"]
+    assert rec.meetings == []  # a cabinet decision is not a meeting of the parties
+    after = "The Kenyan cabinet approved the MoU on health signed between Kenya and Chile."
+    rec = _rec(after, {"relevant": True, "parties": ["Kenya", "Chile"],
+                       "agreements": [{"type": "mou", "status": "approved"}]})  # fmt: skip
+    assert _kinds(rec.agreements) == ["mou/signed"]
+
+
+def test_an_mou_the_model_leaves_out_is_reported_when_its_sentence_states_a_status():
+    text = "Kenya and Chile agreed to develop a memorandum of understanding on vaccine research."
+    rec = _rec(text, {"relevant": True, "parties": ["Kenya", "Chile"]})
+    assert _kinds(rec.agreements) == ["mou/proposed"]
+    assert rec.agreements[0].parties == ["KEN", "CHL"]
+
+
+def test_instruments_of_another_sector_are_not_health_agreements():
+    text = (
+        "Kenya and Chile held health talks on vaccines. The two sides also signed six "
+        "agreements, among them a memorandum of understanding on oil and gas exploration."
+    )
+    both = [{"type": "agreement", "status": "signed"}, {"type": "mou", "status": "signed"}]
+    rec = _rec(text, {"relevant": True, "parties": ["Kenya", "Chile"], "agreements": both})
+    assert rec.agreements == []
+
+
+def test_exchanges_and_training_of_health_workers_agreed_are_mechanisms_without_those_words():
+    text = (
+        "Kenya and Chile signed an MoU on health. It provides for the exchange and training of "
+        "doctors, nurses and other experts, and a research centre on malaria will be created."
+    )
+    rec = _rec(text, {"relevant": True, "parties": ["Kenya", "Chile"]})
+    assert _kinds(rec.mechanisms) == [
+        "exchange_programme/proposed",
+        "other/proposed",
+        "training_programme/proposed",
+    ]
+
+
+def test_exchange_of_experience_and_a_past_staff_exchange_are_not_mechanisms():
+    text = (
+        "Kenya and Chile agreed on exchanging experiences between their medical teams. In "
+        "recent years the two countries deepened health staff exchanges."
+    )
+    rec = _rec(text, {"relevant": True, "parties": ["Kenya", "Chile"]})
+    assert rec.mechanisms == []
+
+
+def test_a_meeting_day_comes_only_from_a_sentence_about_the_meeting():
+    text = (
+        "Kenya's health minister Jane Wanjiru met Chile's ambassador Ana Rojas in Nairobi to "
+        "discuss vaccines. The ministry issued a statement on Tuesday about the vaccine plant."
+    )
+    rec = _rec(text, {"relevant": True, "parties": ["Kenya", "Chile"],
+                      "meetings": [{"with": ["Kenya", "Chile"], "date": "Tuesday"}]})  # fmt: skip
+    (meeting,) = rec.meetings
+    assert meeting.date is None
+
+
+def test_a_page_stamp_is_not_a_date_candidate():
+    text = "Published: March 5, 2024\nKenya and Chile met on Monday to discuss vaccines."
+    labels = [d.label for d in find_candidates(text, PUBLISHED).dates]
+    assert labels == ["Monday"]
