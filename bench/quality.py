@@ -131,7 +131,7 @@ class AnswerCache(httpx2.BaseTransport):
         self.db.close()
 
 
-def run(out: Path, cache_path: Path, which: str) -> None:
+def run(out: Path, cache_path: Path, which: str, validation_first: bool = False) -> None:
     settings = get_settings()
     cache = AnswerCache(cache_path)
     transport: httpx2.BaseTransport = (
@@ -142,6 +142,10 @@ def run(out: Path, cache_path: Path, which: str) -> None:
     articles = (_jsonl(DEV) if which in ("dev", "all") else []) + (
         _jsonl(CONS) if which in ("consolidation", "all") else []
     )
+    if validation_first:
+        # on a slow or shared model server, the held-out proxy is scored first
+        held = set(validation_ids())
+        articles.sort(key=lambda a: a["id"] not in held)
     with out.open("w", encoding="utf-8") as f:
         for n, article in enumerate(articles, 1):
             before = (cache.hits, cache.misses, cache.seconds)
@@ -249,6 +253,7 @@ def main() -> None:
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--cache", type=Path, default=ROOT / ".quality-answers.sqlite")
     r.add_argument("--set", choices=["dev", "consolidation", "all"], default="all")
+    r.add_argument("--validation-first", action="store_true", help="extract that split first")
     s = sub.add_parser("score", help="score runs per split, side by side")
     s.add_argument("runs", type=Path, nargs="+")
     s.add_argument("--per-article", action="store_true",
@@ -258,7 +263,7 @@ def main() -> None:
     if args.split:
         print_splits()
     elif args.command == "run":
-        run(args.out, args.cache, args.set)
+        run(args.out, args.cache, args.set, args.validation_first)
     elif args.command == "score":
         score_runs(args.runs, args.per_article)
     else:
