@@ -82,12 +82,19 @@ def print_splits() -> None:
 # ---------------------------------------------------------------- the answer cache
 
 
+class NotCached(Exception):
+    """A request the answer cache has no answer for, in an offline run."""
+
+
 class AnswerCache(httpx2.BaseTransport):
     """Answers POSTs from a SQLite cache keyed on method, path and exact body; asks the inner
     transport (and stores its 200 answer with the seconds it took) otherwise."""
 
-    def __init__(self, path: Path, inner: httpx2.BaseTransport | None = None) -> None:
+    def __init__(
+        self, path: Path, inner: httpx2.BaseTransport | None = None, *, offline: bool = False
+    ) -> None:
         self.inner = inner or httpx2.HTTPTransport()
+        self.offline = offline  # never ask the server: an uncached request fails
         self.db = sqlite3.connect(path)
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, status INTEGER, "
@@ -109,6 +116,8 @@ class AnswerCache(httpx2.BaseTransport):
             self.seconds += row[3]
             return httpx2.Response(row[0], headers=json.loads(row[1]), content=row[2],
                                    request=request)  # fmt: skip
+        if self.offline:
+            raise NotCached("not in the answer cache")
         started = time.perf_counter()
         response = self.inner.handle_request(request)
         content = response.read()
@@ -131,9 +140,12 @@ class AnswerCache(httpx2.BaseTransport):
         self.db.close()
 
 
-def run(out: Path, cache_path: Path, which: str, validation_first: bool = False) -> None:
+def run(out: Path, cache_path: Path, which: str, validation_first: bool = False,
+        cached_only: bool = False) -> None:  # fmt: skip
     settings = get_settings()
-    cache = AnswerCache(cache_path)
+    if cached_only:
+        settings = settings.model_copy(update={"retries": 0})
+    cache = AnswerCache(cache_path, offline=cached_only)
     transport: httpx2.BaseTransport = (
         LlamaCppDialect(cache) if settings.dialect == "llama_cpp" else cache
     )
@@ -254,6 +266,11 @@ def main() -> None:
     r.add_argument("--cache", type=Path, default=ROOT / ".quality-answers.sqlite")
     r.add_argument("--set", choices=["dev", "consolidation", "all"], default="all")
     r.add_argument("--validation-first", action="store_true", help="extract that split first")
+    r.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="re-assemble from cached answers only; articles without one are errors",
+    )
     s = sub.add_parser("score", help="score runs per split, side by side")
     s.add_argument("runs", type=Path, nargs="+")
     s.add_argument("--per-article", action="store_true",
@@ -263,7 +280,7 @@ def main() -> None:
     if args.split:
         print_splits()
     elif args.command == "run":
-        run(args.out, args.cache, args.set, args.validation_first)
+        run(args.out, args.cache, args.set, args.validation_first, args.cached_only)
     elif args.command == "score":
         score_runs(args.runs, args.per_article)
     else:

@@ -16,7 +16,6 @@ from healthcoop.schemas import (
     Agreement,
     AgreementStatus,
     ArticleExtraction,
-    DateRange,
     Instrument,
     Location,
     Mechanism,
@@ -33,7 +32,7 @@ from healthcoop.schemas.draft import Draft
 from healthcoop.schemas.gazetteer import countries, organizations
 
 from .answer import NONE, unhinted_people
-from .candidates import Candidates, Cue, mentions_health
+from .candidates import Candidates, Cue, dateline_country, mentions_health
 from .grounding import align, find_all, sentence_around
 from .normalise import city_country, clean_person_name, country_code, parse_date, resolve_party
 from .settings import Settings
@@ -431,6 +430,7 @@ _MEETING_WORDS = re.compile(
     r"videoconference|telephone|phone)\b",
     re.IGNORECASE,
 )
+_DATELINE_BEFORE = re.compile(r"\s*[A-Z][A-Z .'-]{2,30},\s*")
 # A cabinet decision is not a meeting between parties (annotation rule 5).
 _CABINET = re.compile(r"\b(?:cabinet|council\s+of\s+ministers)\b", re.IGNORECASE)
 
@@ -444,6 +444,9 @@ def _meeting_day(date: Any, text: str) -> Any:
     sentence = sentence_around(text, date.span).text
     if not _MEETING_WORDS.search(sentence) or _is_cabinet_decision(sentence):
         return None
+    line_start = text.rfind("\n", 0, date.span.start) + 1
+    if _DATELINE_BEFORE.fullmatch(text, line_start, date.span.start):
+        return None  # "BEIJING, May 11 (Xinhua) --": when the story was filed
     return date.range
 
 
@@ -464,7 +467,12 @@ def _split_bilaterals(codes: list[str], c: Candidates, text: str) -> list[list[s
     more parties becomes one per partner of the most-mentioned party."""
     if len(codes) < 3 or not _SEPARATE_MEETINGS.search(text):
         return [codes]
-    hub = max(codes, key=lambda code: len(p.mentions) if (p := c.party(code)) else 0)
+    main = main_party(c, text)
+    hub = (
+        main
+        if main in codes
+        else max(codes, key=lambda code: len(p.mentions) if (p := c.party(code)) else 0)
+    )
     return [[hub, other] for other in codes if other != hub]
 
 
@@ -607,8 +615,34 @@ def _officials(a: _Answered) -> list[Official]:
     return officials
 
 
+def _together(a: _Answered, codes: list[str], officials: list[Official],
+              without: str | None = None) -> bool:  # fmt: skip
+    """Whether some sentence names all these parties (by name or through their officials),
+    and not the party `without`."""
+    wanted = [*codes, without]
+    spans = [(p.code, m) for p in a.c.parties if p.code in wanted for m in p.mentions]
+    spans += [(o.party, e) for o in officials if o.party in wanted for e in o.evidence]
+    sentences: dict[tuple[int, int], set[str]] = {}
+    for code, span in spans:
+        sentence = sentence_around(a.text, span)
+        sentences.setdefault((sentence.start, sentence.end), set()).add(code)
+    return any(set(codes) <= named and without not in named for named in sentences.values())
+
+
+def _repaired(a: _Answered, codes: list[str], officials: list[Official]) -> list[list[str]]:
+    """Annotation rule 5: a meeting is between those the text says met. Two parties that the
+    text names together only beside the article's main party ("Qatari and Iraqi officials
+    want cooperation with Iran", given by a small model as Qatar meeting Iraq) each met that
+    party, not each other."""
+    hub = _hub(a)
+    if len(codes) != 2 or hub is None or hub in codes or _together(a, codes, officials, hub):
+        return [codes]
+    return [[hub, code] for code in codes]
+
+
 def _answered_meetings(a: _Answered, officials: list[Official]) -> list[Meeting]:
-    """The meetings the model gave: repeats merged, separate bilaterals split."""
+    """The meetings the model gave: repeats merged, separate bilaterals split, parties the
+    text never puts together re-paired with the article's main party."""
     date_of = {d.label: d for d in a.c.dates}
     place_of = {p.label: p for p in a.c.places}
     # a small model under a grammar may repeat one meeting until the list is full: the same
@@ -618,32 +652,35 @@ def _answered_meetings(a: _Answered, officials: list[Official]) -> list[Meeting]
          _value(getattr(m, "place", NONE))): m
         for m in a.get("meetings", [])
     }  # fmt: skip
-    meetings: list[Meeting] = []
+    asked: list[tuple[list[str], Any]] = []
     for (members, _, _), m in unique.items():
-        for member_codes in _split_bilaterals(list(members), a.c, a.text):
-            if not member_codes:
-                continue
-            date = date_of.get(_value(getattr(m, "date", NONE)))
-            place = place_of.get(_value(getattr(m, "place", NONE)))
-            present = [o for o in officials if o.party in member_codes]
-            evidence = _meeting_evidence(
-                a.text, a.c, member_codes, date.span if date else None,
-                [s for o in present for s in o.evidence[:1]],
-            )  # fmt: skip
-            if evidence and _is_cabinet_decision(evidence[0].text):
-                continue  # the cabinet's approval, not a meeting of the parties
-            extra = a.g.keep("meeting", evidence)
-            if extra is None:
-                continue
-            meetings.append(
-                Meeting(
-                    parties=member_codes,
-                    officials=[o.name for o in present],
-                    date=_meeting_day(date, a.text),
-                    location=Location(city=place.city, country=place.country) if place else None,
-                    **extra,
-                )
+        for group in _split_bilaterals(list(members), a.c, a.text):
+            asked += [(g, m) for g in _repaired(a, group, officials)]
+    # re-paired meetings can coincide: one per party set and day
+    distinct = {(tuple(g), _value(getattr(m, "date", NONE))): (g, m) for g, m in asked if g}
+    meetings: list[Meeting] = []
+    for member_codes, m in distinct.values():
+        date = date_of.get(_value(getattr(m, "date", NONE)))
+        place = place_of.get(_value(getattr(m, "place", NONE)))
+        present = [o for o in officials if o.party in member_codes]
+        evidence = _meeting_evidence(
+            a.text, a.c, member_codes, date.span if date else None,
+            [s for o in present for s in o.evidence[:1]],
+        )  # fmt: skip
+        if evidence and _is_cabinet_decision(evidence[0].text):
+            continue  # the cabinet's approval, not a meeting of the parties
+        extra = a.g.keep("meeting", evidence)
+        if extra is None:
+            continue
+        meetings.append(
+            Meeting(
+                parties=member_codes,
+                officials=[o.name for o in present],
+                date=_meeting_day(date, a.text),
+                location=Location(city=place.city, country=place.country) if place else None,
+                **extra,
             )
+        )
     return meetings
 
 
@@ -671,6 +708,7 @@ _COUNTED = re.compile(
 )
 _DEFINITE = re.compile(r"\b(?:the|this|that|said|its)\s+(?:\w+\s+){0,3}$", re.IGNORECASE)
 _GENERIC = Instrument.agreement.value
+_ADOPTED = re.compile(r"\b(?:adopted|issued|released|endorsed|approved)\b", re.IGNORECASE)
 
 
 @dataclass
@@ -705,6 +743,8 @@ def _instruments(c: Candidates, text: str) -> dict[str, _Instrument]:
         group.cues.append(cue)
         sentence = cue.sentence.text
         status = agreement_status_cue(sentence)
+        if kind == Instrument.other.value and status is None and _ADOPTED.search(sentence):
+            status = AgreementStatus.signed  # rule 14: a joint statement adopted or issued
         if status is not None and (
             group.status is None or _STATUS_STRENGTH[status] > _STATUS_STRENGTH[group.status]
         ):
@@ -723,14 +763,55 @@ def _instruments(c: Candidates, text: str) -> dict[str, _Instrument]:
     return groups
 
 
-def _agreements(a: _Answered, chosen: list[str]) -> list[Agreement]:
+def _named_in(a: _Answered, sentence: Span, officials: list[Official]) -> list[str]:
+    """The parties a sentence names, by name or through an official of theirs, in order."""
+    found: list[tuple[int, str]] = []
+    for p in a.c.parties:
+        found += [(m.start, p.code) for m in p.mentions if sentence.start <= m.start < sentence.end]
+    for o in officials:
+        found += [(e.start, o.party) for e in o.evidence
+                  if o.party and sentence.start <= e.start < sentence.end]  # fmt: skip
+    return list(dict.fromkeys(code for _, code in sorted(found)))
+
+
+def main_party(c: Candidates, text: str) -> str | None:
+    """The party an article is about: its dateline's country when that takes part (news
+    agencies report their own side's meetings), else the party it names most."""
+    home = dateline_country(text)
+    if home is not None and c.party(home) is not None:
+        return home
+    return max(c.parties, key=lambda p: len(p.mentions)).code if c.parties else None
+
+
+def _hub(a: _Answered) -> str | None:
+    return main_party(a.c, a.text)
+
+
+def _instrument_parties(a: _Answered, group: _Instrument, officials: list[Official],
+                        involved: list[str]) -> tuple[str, ...] | None:  # fmt: skip
+    """Who an instrument is between, as its sentences say: the two taking-part parties they
+    name (or the article's main party and the one they name: "MoUs are being signed with
+    Qatar", said by an Iranian official). None when they name none, or a list."""
+    for cue in group.cues:
+        named = [x for x in _named_in(a, cue.sentence, officials) if x in involved]
+        if len(named) > 2:
+            return None  # a list of partners ("signed agreements with A, B and C")
+        if len(named) == 2:
+            return tuple(named)
+        hub = _hub(a)
+        if len(named) == 1 and hub is not None and hub != named[0] and hub in involved:
+            return (hub, named[0])
+    return None
+
+
+def _agreements(a: _Answered, chosen: list[str], groups: dict[str, _Instrument],
+                officials: list[Official]) -> list[Agreement]:  # fmt: skip
     """Annotation rule 6. One instrument per kind and party set, unless the text counts
     them; each with the status its strongest evidence states (else the model's). Instruments
     of another sector only are left out (rule 1). A specific instrument (an MoU, a treaty, a
     protocol, a plan of action, a declaration) whose sentences state a status is reported
     even when the model leaves it out; a generic "agreement" only when the model gives it or
     the text says it was signed, approved or is being signed."""
-    groups = _instruments(a.c, a.text)
     answered: dict[str, list[Any]] = {}
     for item in a.get("agreements", []):
         answered.setdefault(_value(item.type), []).append(item)
@@ -743,12 +824,21 @@ def _agreements(a: _Answered, chosen: list[str]) -> list[Agreement]:
             strong = group.status not in (None, AgreementStatus.proposed)
             if group.status is None or (kind == _GENERIC and not strong):
                 continue
+        involved = list(dict.fromkeys([*chosen, *(o.party for o in officials if o.party)]))
+        stated = _instrument_parties(a, group, officials, involved)
         party_sets: dict[tuple[str, ...], AgreementStatus] = {}
         for item in items:
-            members = tuple(a.codes(getattr(item, "with_", []))) or tuple(chosen)
+            given = tuple(a.codes(getattr(item, "with_", [])))
+            # the model's parties, unless its sentences name others: a small model pairs
+            # the wrong two
+            members = (
+                given
+                if len(given) >= 2 and (stated is None or set(given) == set(stated))
+                else (stated or given or tuple(chosen))
+            )
             party_sets.setdefault(members, AgreementStatus(_value(item.status)))
         if not party_sets:
-            party_sets[tuple(chosen)] = group.status or AgreementStatus.proposed
+            party_sets[stated or tuple(chosen)] = group.status or AgreementStatus.proposed
         extra = a.g.keep(f"agreement ({kind})", [group.cues[0].sentence])
         if extra is None:
             continue
@@ -826,42 +916,69 @@ def _mechanisms(a: _Answered, chosen: list[str]) -> list[Mechanism]:
     return list(found.values())
 
 
-def _signing_meetings(agreements: list[Agreement], meetings: list[Meeting],
+def _signing_meetings(a: _Answered, groups: dict[str, _Instrument], meetings: list[Meeting],
                       officials: list[Official]) -> list[Meeting]:  # fmt: skip
     """Annotation rule 11: a signing at which both sides' representatives sign is a meeting,
-    even when the article reports nothing else of it."""
+    even when the article reports nothing else of it: a sentence that says an instrument was
+    signed and names officials of two parties. Its day and place are those of that sentence;
+    it is already reported when a meeting of the same parties rests on that sentence or falls
+    on that day."""
+    date_in = {(d.span.start): d for d in a.c.dates}
     added: list[Meeting] = []
-    for ag in agreements:
-        if ag.status is not AgreementStatus.signed or len(ag.parties) < 2:
+    for group in groups.values():
+        if not group.health:
             continue
-        if any(set(ag.parties) <= set(m.parties) for m in [*meetings, *added]):
-            continue
-        signers = [o for o in officials if o.party in ag.parties]
-        if len({o.party for o in signers}) < 2:
-            continue  # no named representative for one side: an exchange, not a ceremony
-        added.append(
-            Meeting(
-                parties=list(ag.parties),
-                officials=[o.name for o in signers],
-                date=DateRange(start=ag.date, end=ag.date) if ag.date else None,
-                evidence=ag.evidence,
-                grounded=ag.grounded,
+        for cue in group.cues:
+            if agreement_status_cue(cue.sentence.text) is not AgreementStatus.signed:
+                continue
+            sentence = cue.sentence
+            signers = [o for o in officials if o.party and any(
+                sentence.start <= e.start < sentence.end for e in o.evidence)]  # fmt: skip
+            parties = list(dict.fromkeys(o.party for o in signers if o.party))
+            if len(parties) < 2:
+                continue  # no named representative for one side: an exchange, not a ceremony
+            dates = [d for start, d in date_in.items() if sentence.start <= start < sentence.end]
+            day = _meeting_day(dates[0], a.text) if dates else None
+            place = next((p for p in a.c.places if p.city and
+                          sentence.start <= p.span.start < sentence.end), None)  # fmt: skip
+            same = [m for m in [*meetings, *added] if set(m.parties) == set(parties)]
+            if any(
+                any(sentence.start <= e.start < sentence.end for e in m.evidence)
+                or (day is not None and m.date is not None and m.date.start == day.start)
+                or (day is None and m.date is None)
+                for m in same
+            ):
+                continue
+            extra = a.g.keep("meeting", [sentence])
+            if extra is None:
+                continue
+            added.append(
+                Meeting(
+                    parties=parties,
+                    officials=[o.name for o in signers],
+                    date=day,
+                    location=Location(city=place.city, country=place.country) if place else None,
+                    **extra,
+                )
             )
-        )
     return added
 
 
 def _involved(a: _Answered, chosen: list[str], meetings: list[Meeting],
               agreements: list[Agreement], officials: list[Official]) -> list[str]:  # fmt: skip
     """Annotation rule 2: the parties that take part are those chosen, and anyone who met or
-    signed or whom the model named as someone's party. A title alone ("director general of
-    the IOM") does not make its organization take part: the person may be met on another
-    matter (rule 1)."""
+    signed or whom the model named as someone's party, or whose official speaks of health. A
+    title alone ("director general of the IOM") does not make its organization take part:
+    its official may be met on another matter (rule 1)."""
     asked = {clean_person_name(a.c.people[i].name) for i in unhinted_people(a.c)}
+
+    def on_health(o: Official) -> bool:
+        return any(mentions_health(sentence_around(a.text, s).text) for s in o.evidence)
+
     return list(dict.fromkeys(
         [*chosen, *(x for m in meetings for x in m.parties),
          *(x for ag in agreements for x in ag.parties),
-         *(o.party for o in officials if o.party and o.name in asked)]
+         *(o.party for o in officials if o.party and (o.name in asked or on_health(o)))]
     ))  # fmt: skip
 
 
@@ -890,9 +1007,10 @@ def assemble_answer(
     officials = _officials(a)
     meetings = _with_listed_meetings(a, _answered_meetings(a, officials), officials)
     chosen = a.codes(a.get("parties", []))
-    agreements = _agreements(a, chosen)
+    groups = _instruments(c, src.text)
+    agreements = _agreements(a, chosen, groups, officials)
     mechanisms = _mechanisms(a, chosen)
-    meetings += _signing_meetings(agreements, meetings, officials)
+    meetings += _signing_meetings(a, groups, meetings, officials)
     involved = _involved(a, chosen, meetings, agreements, officials)
     officials = [o for o in officials if o.party in involved]  # rule 4: acting in it
     parties = _parties(a, involved)

@@ -65,7 +65,8 @@ def model_settings() -> Iterator[Settings]:
     """Settings pointing at the embedded model: a live server when recording, else replay."""
     from healthcoop import embedded  # importable without the engine; only `running` needs it
 
-    base = Settings(timeout=900, retries=0, embedded_model=EMBEDDED_MODEL)
+    # a shared server on a busy machine can take many minutes per request while recording
+    base = Settings(timeout=3600 if RECORDING else 900, retries=0, embedded_model=EMBEDDED_MODEL)
     if not RECORDING or RECORD_URL:
         # exactly what the embedded runtime sets, so replayed requests match the recorded ones
         url = RECORD_URL if RECORDING else REPLAY_BASE_URL

@@ -85,10 +85,23 @@ def test_an_irrelevant_answer_gives_an_empty_record():
 
 
 def test_a_single_party_is_not_cooperation():
-    answer, c = _answer({"relevant": True, "people": {"Rahimi": "Iran", "Al-Mansouri": "none",
-                         "Baker": "none"}, "parties": ["Iran"]})  # fmt: skip
-    rec = assemble_answer(answer, c, SRC, settings=Settings(), provenance=PROVENANCE)
+    text = (
+        "Iran's Health Minister Karim Rahimi opened a children's hospital in Tehran. On the "
+        "same day the French ambassador Jean Dupont attended a concert in the city."
+    )
+    rec = _record(text, {"relevant": True, "parties": ["Iran"]})
     assert not rec.relevant
+
+
+def test_an_official_met_on_another_matter_does_not_make_his_organization_a_party():
+    # annotation rule 1: only the health parts count (the OIC seed: the IOM meeting is not)
+    text = (
+        "Kenya's health minister Jane Wanjiru met WHO officials on vaccines. She also met Omar "
+        "Farid, director general of the International Organization for Migration, on visas."
+    )
+    rec = _record(text, {"relevant": True, "parties": ["Kenya", "WHO"]})
+    assert {p.code for p in rec.parties} == {"KEN", "WHO"}
+    assert {o.name for o in rec.officials} == {"Jane Wanjiru"}
 
 
 def test_status_cues_read_the_evidence_sentence():
@@ -436,3 +449,41 @@ def test_a_page_stamp_is_not_a_date_candidate():
     text = "Published: March 5, 2024\nKenya and Chile met on Monday to discuss vaccines."
     labels = [d.label for d in find_candidates(text, PUBLISHED).dates]
     assert labels == ["Monday"]
+
+
+def test_two_partners_named_together_only_beside_the_main_party_each_met_it():
+    text = (
+        "NAIROBI, May 3 (KNA) – Chilean and Peruvian officials want closer health ties with "
+        "Kenya. Kenya's health minister Jane Wanjiru held separate talks with Chile's envoy Ana "
+        "Rojas and with Peru's envoy Luis Soto on vaccines."
+    )
+    # a small model may give the two partners as meeting each other
+    rec = _rec(text, {"relevant": True, "parties": ["Chile", "Peru"],
+                      "meetings": [{"with": ["Chile", "Peru"]}]})  # fmt: skip
+    assert sorted(m.parties for m in rec.meetings) == [["KEN", "CHL"], ["KEN", "PER"]]
+
+
+def test_a_signing_by_named_representatives_of_both_sides_is_a_meeting_on_its_own_day():
+    text = (
+        "Kenya's health minister Jane Wanjiru met Chile's health minister Ana Rojas in Geneva "
+        "on Monday. Kenya and Chile have a treaty of friendship: Kenyan President Paul Otieno and "
+        "Chilean President Marta Diaz signed the treaty in Santiago on March 3."
+    )
+    rec = _rec(text, {"relevant": True, "parties": ["Kenya", "Chile"],
+                      "meetings": [{"with": ["Kenya", "Chile"], "date": "Monday"}],
+                      "agreements": [{"type": "treaty", "status": "signed"}]},
+               published=dt.date(2025, 4, 30))  # fmt: skip
+    days = sorted(str(m.date.start) if m.date else "-" for m in rec.meetings)
+    assert days == ["2025-03-03", "2025-04-28"]
+    (signing,) = [m for m in rec.meetings if m.date and m.date.start.month == 3]
+    assert signing.location.city == "Santiago" and signing.location.country == "CHL"
+
+
+def test_a_dateline_date_is_not_a_meeting_day():
+    text = (
+        "Vaccines for Chile\nSANTIAGO, May 11 (EFE) -- Kenya's health minister Jane Wanjiru "
+        "met Chile's health minister Ana Rojas to discuss vaccine production."
+    )
+    rec = _rec(text, {"relevant": True, "parties": ["Kenya", "Chile"],
+                      "meetings": [{"with": ["Kenya", "Chile"], "date": "May 11"}]})  # fmt: skip
+    assert [m.date for m in rec.meetings] == [None]
