@@ -729,6 +729,7 @@ def _instruments(c: Candidates, text: str) -> dict[str, _Instrument]:
     that instrument spoken of again, not another one (annotation rule 6: one instrument per
     party set and kind unless the text counts them)."""
     specific = [cue for cue in c.instruments if cue.kind != _GENERIC]
+    only = {x.kind for x in specific}
     groups: dict[str, _Instrument] = {}
     for cue in c.instruments:
         kind = cue.kind
@@ -739,6 +740,10 @@ def _instruments(c: Candidates, text: str) -> dict[str, _Instrument]:
                 kind = same[0].kind
             elif before and _DEFINITE.search(text, max(0, cue.span.start - 40), cue.span.start):
                 kind = before[-1].kind
+            elif len(only) == 1:
+                # an article that names one kind of instrument ("the second memorandum")
+                # calls it an agreement too ("signed two agreements")
+                kind = next(iter(only))
         group = groups.setdefault(kind, _Instrument(kind, []))
         group.cues.append(cue)
         sentence = cue.sentence.text
@@ -752,7 +757,7 @@ def _instruments(c: Candidates, text: str) -> dict[str, _Instrument]:
         if not other_sector_only(sentence):
             group.health = True
             counted = _COUNTED.search(text, max(0, cue.span.start - 30), cue.span.start)
-            if counted and cue.kind == kind:
+            if counted:
                 word = counted.group(1).lower()
                 group.count = max(group.count, _COUNT.get(word) or int(word))
     # a count of instruments of several sectors ("six pacts", one on health) is not a count
@@ -792,15 +797,44 @@ def _instrument_parties(a: _Answered, group: _Instrument, officials: list[Offici
     """Who an instrument is between, as its sentences say: the two taking-part parties they
     name (or the article's main party and the one they name: "MoUs are being signed with
     Qatar", said by an Iranian official). None when they name none, or a list."""
+    hub = _hub(a)
     for cue in group.cues:
         named = [x for x in _named_in(a, cue.sentence, officials) if x in involved]
         if len(named) > 2:
-            return None  # a list of partners ("signed agreements with A, B and C")
+            return None  # a list, or more parties than one instrument's two sides
         if len(named) == 2:
             return tuple(named)
-        hub = _hub(a)
         if len(named) == 1 and hub is not None and hub != named[0] and hub in involved:
             return (hub, named[0])
+    return None
+
+
+_WITH = re.compile(r"\s+(?:\w+\s+){0,4}?with\s+(?:the\s+)?", re.IGNORECASE)
+
+
+def _listed_partners(a: _Answered, group: _Instrument) -> tuple[str, list[str]] | None:
+    """(main party, partners) when an instrument's sentence says it was made with a list of
+    countries ("signed agreements with Timor Leste, Denmark and Cuba")."""
+    mentions = sorted(
+        ((m, p.code) for p in a.c.parties if p.kind is PartyKind.country for m in p.mentions),
+        key=lambda x: x[0].start,
+    )
+    hub = _hub(a)
+    for cue in group.cues:
+        w = _WITH.match(a.text, cue.span.end)
+        if w is None:
+            continue
+        after = [(m, code) for m, code in mentions if m.start >= w.end()]
+        if not after or after[0][0].start != w.end():
+            continue
+        chain = [after[0]]
+        for prev, cur in zip(after, after[1:], strict=False):
+            if not _LIST_GAP.fullmatch(a.text, prev[0].end, cur[0].start):
+                break
+            chain.append(cur)
+        partners = list(dict.fromkeys(code for _, code in chain if code != hub))
+        if len(partners) >= 2 and hub is not None:
+            return hub, partners
     return None
 
 
@@ -810,8 +844,8 @@ def _agreements(a: _Answered, chosen: list[str], groups: dict[str, _Instrument],
     them; each with the status its strongest evidence states (else the model's). Instruments
     of another sector only are left out (rule 1). A specific instrument (an MoU, a treaty, a
     protocol, a plan of action, a declaration) whose sentences state a status is reported
-    even when the model leaves it out; a generic "agreement" only when the model gives it or
-    the text says it was signed, approved or is being signed."""
+    even when the model leaves it out; a generic "agreement" only when the model gives it
+    (reaching "an agreement to cooperate" is no instrument)."""
     answered: dict[str, list[Any]] = {}
     for item in a.get("agreements", []):
         answered.setdefault(_value(item.type), []).append(item)
@@ -820,10 +854,8 @@ def _agreements(a: _Answered, chosen: list[str], groups: dict[str, _Instrument],
         items = answered.get(kind, [])
         if not group.health:
             continue
-        if not items:
-            strong = group.status not in (None, AgreementStatus.proposed)
-            if group.status is None or (kind == _GENERIC and not strong):
-                continue
+        if not items and (group.status is None or kind == _GENERIC):
+            continue
         involved = list(dict.fromkeys([*chosen, *(o.party for o in officials if o.party)]))
         stated = _instrument_parties(a, group, officials, involved)
         party_sets: dict[tuple[str, ...], AgreementStatus] = {}
@@ -839,6 +871,12 @@ def _agreements(a: _Answered, chosen: list[str], groups: dict[str, _Instrument],
             party_sets.setdefault(members, AgreementStatus(_value(item.status)))
         if not party_sets:
             party_sets[stated or tuple(chosen)] = group.status or AgreementStatus.proposed
+        listed = _listed_partners(a, group)
+        if listed is not None:
+            # "signed agreements with A, B and C": one instrument with each (rule 6)
+            hub, partners = listed
+            status = next(iter(party_sets.values()))
+            party_sets = {(hub, other): status for other in partners}
         extra = a.g.keep(f"agreement ({kind})", [group.cues[0].sentence])
         if extra is None:
             continue
@@ -881,7 +919,10 @@ def _ruled_mechanism(cue: Cue) -> MechanismStatus | None:
     if other_sector_only(sentence):
         return None
     pattern = _RULE_MECHANISM.get(cue.kind)
-    if pattern is not None and not pattern.search(cue.span.text):
+    around = sentence[
+        max(0, cue.span.start - cue.sentence.start - 30) : cue.span.end - cue.sentence.start
+    ]
+    if pattern is not None and not pattern.search(around):
         return None
     if cue.kind == MechanismKind.other.value and not _CREATED.search(sentence):
         return None

@@ -487,3 +487,25 @@ def test_a_dateline_date_is_not_a_meeting_day():
     rec = _rec(text, {"relevant": True, "parties": ["Kenya", "Chile"],
                       "meetings": [{"with": ["Kenya", "Chile"], "date": "May 11"}]})  # fmt: skip
     assert [m.date for m in rec.meetings] == [None]
+
+
+def test_agreements_signed_with_a_list_of_countries_are_one_with_each():
+    text = (
+        "Kenya's health minister Jane Wanjiru signed health agreements with Chile, Peru and "
+        "Norway at the assembly. Kenya also hosted a dinner."
+    )
+    rec = _rec(text, {"relevant": True, "parties": ["Kenya", "Chile", "Peru", "Norway"],
+                      "agreements": [{"type": "agreement", "status": "signed"}]})  # fmt: skip
+    assert sorted(a.parties for a in rec.agreements) == [
+        ["KEN", "CHL"], ["KEN", "NOR"], ["KEN", "PER"]
+    ]  # fmt: skip
+
+
+def test_an_article_about_one_kind_of_instrument_counts_its_agreements_as_that_kind():
+    text = (
+        "Kenya and Chile signed two agreements on health cooperation. The second memorandum "
+        "covers cancer research."
+    )
+    rec = _rec(text, {"relevant": True, "parties": ["Kenya", "Chile"],
+                      "agreements": [{"type": "agreement", "status": "signed"}]})  # fmt: skip
+    assert _kinds(rec.agreements) == ["mou/signed", "mou/signed"]
