@@ -141,7 +141,7 @@ class AnswerCache(httpx2.BaseTransport):
 
 
 def run(out: Path, cache_path: Path, which: str, validation_first: bool = False,
-        cached_only: bool = False) -> None:  # fmt: skip
+        cached_only: bool = False, skip: Path | None = None) -> None:  # fmt: skip
     settings = get_settings()
     if cached_only:
         settings = settings.model_copy(update={"retries": 0})
@@ -154,6 +154,9 @@ def run(out: Path, cache_path: Path, which: str, validation_first: bool = False,
     articles = (_jsonl(DEV) if which in ("dev", "all") else []) + (
         _jsonl(CONS) if which in ("consolidation", "all") else []
     )
+    if skip is not None and skip.is_file():
+        done = {x.get("article_id") for x in _jsonl(skip) if x.get("status") == "ok"}
+        articles = [a for a in articles if a["id"] not in done]
     if validation_first:
         # on a slow or shared model server, the held-out proxy is scored first
         held = set(validation_ids())
@@ -266,6 +269,7 @@ def main() -> None:
     r.add_argument("--cache", type=Path, default=ROOT / ".quality-answers.sqlite")
     r.add_argument("--set", choices=["dev", "consolidation", "all"], default="all")
     r.add_argument("--validation-first", action="store_true", help="extract that split first")
+    r.add_argument("--skip", type=Path, help="leave out the articles done in this earlier run")
     r.add_argument(
         "--cached-only",
         action="store_true",
@@ -280,7 +284,7 @@ def main() -> None:
     if args.split:
         print_splits()
     elif args.command == "run":
-        run(args.out, args.cache, args.set, args.validation_first, args.cached_only)
+        run(args.out, args.cache, args.set, args.validation_first, args.cached_only, args.skip)
     elif args.command == "score":
         score_runs(args.runs, args.per_article)
     else:
