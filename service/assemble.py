@@ -229,7 +229,7 @@ def mechanism_status_cue(sentence: str) -> MechanismStatus | None:
 # another sector and nothing of health speaks of that sector's instruments and bodies.
 _OTHER_SECTOR = re.compile(
     r"\b(?:oil|gas|petroleum|hydrocarbon\w*|energy|electricity|power\s+plants?|mining|trade|"
-    r"customs|tariffs?|investment|banking|financ\w*|defen[cs]e|military|navy|naval|security|"
+    r"customs|tariffs?|investment|banking|financ\w*|defen[cs]e|military|nav(?:y|ies|al)|security|"
     r"police|judicia\w*|judges?|legal\s+assistance|criminal|extradition|trafficking|culture|"
     r"cultural|tourism|sports?|hydrograph\w*|shipping|maritime|aviation|transport\w*|railways?|"
     r"agricultur\w*|fisheries|space|nuclear\s+power|civil\s+service|governance|elections?|"

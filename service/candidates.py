@@ -601,12 +601,14 @@ _AREA_CUES: dict[Area, str] = {
     Area.communicable_diseases: r"(?<!non-)(?<!non )(?<!non)communicable(?:\s+diseases?|(?=\s+(?:and|&|or)\s+non))|infectious|contagious|epidemic|outbreaks?|surveillance|tuberculosis|\bTB\b|malaria|HIV|AIDS|hepatitis|cholera|polio|measles|ebola|covid|coronavirus|pandemic|dengue|mpox|monkeypox|influenza|antimicrobial|One\s+Health|early\s+detection",
     Area.noncommunicable_diseases: r"non-?\s?communicable|\bNCDs?\b|cancer|oncolog\w*|diabet\w*|cardio\w*|heart\s+disease|hypertension|chronic\s+diseases?",
     Area.vaccines: r"vaccin\w*|immuni[sz]\w*|COVAX",
-    Area.pharmaceuticals: r"pharmac\w*|medicines?\b|drugs?\b|medicinal",
-    Area.medical_equipment: r"medical\s+(?:equipment|devices?|tools|technolog\w*|supplies)|equipment|devices?",
+    # "medicine" is a discipline ("the field of medicine", "Institute of Medicine") unless it
+    # stands beside equipment or supplies, or is produced or supplied
+    Area.pharmaceuticals: r"pharmac\w*|medicines\b|drugs?\b|medicinal|medicine(?=\s+(?:and|&)\s+(?:medical\s+)?(?:equipment|supplies|devices|vaccines))|(?:suppl\w+|production|provision|import\w*|export\w*|manufactur\w*)\s+of\s+medicine\b",
+    Area.medical_equipment: r"medical\s+(?:equipment|devices?|tools|technolog\w*|supplies)|equipment|devices?|technolog(?:y|ies)\s+transfer|transfer\s+of\s+(?:\w+\s+)?technolog\w*",
     Area.digital_health: r"digital|e-?health|tele-?medicine|telehealth|health\s+information|artificial\s+intelligence|\bAI\b",
     Area.education_training: r"education|training|universit\w*|students?|medical\s+schools?|scholarships?|academic|professors?",
     Area.research: r"research\w*|scientific|science|joint\s+stud\w*|clinical\s+trials?|laborator\w*",
-    Area.health_systems: r"primary\s+(?:health\s+)?care|hospitals?|health\s+(?:services?|systems?|infrastructure|facilit\w*|insurance|coverage)|clinics?|healthcare\s+(?:services?|system)",
+    Area.health_systems: r"primary\s+(?:health\s+)?care|hospitals?|health\s+(?:services?|systems?|infrastructure|facilit\w*|insurance|coverage)|clinics?|healthcare\s+(?:services?|system)|medical\s+services|health\s*care\s+services|medical\s+care",
     Area.maternal_child_health: r"maternal|mothers?\b|child(?:ren)?'?s?\s+health|neonat\w*|newborns?|pediatric|paediatric|infant",
     Area.emergencies_humanitarian: r"emergenc\w*|humanitarian|disaster|crisis|crises|relief|donat\w*|medical\s+aid|aid\s+shipment",
     Area.regulation: r"regulat\w*|International\s+Health\s+Regulations|IHR|standards?|accreditation|registration\s+of\s+(?:medicines|drugs)|legal\s+preparedness",
@@ -673,6 +675,35 @@ _GOVERNMENT = re.compile(
 )
 
 
+# Annotation rule 1: a sentence about another sector only (a defence training centre, coastal
+# surveillance) gives no health area. Kept in step with `assemble.other_sector_only`.
+_OTHER_SECTOR = re.compile(
+    r"\b(?:oil|gas|petroleum|hydrocarbon\w*|energy|electricity|mining|trade|customs|tariffs?|"
+    r"investment|banking|defen[cs]e|military|nav(?:y|ies|al)|security|police|judicia\w*|criminal|"
+    r"trafficking|cultural|tourism|sports?|hydrograph\w*|shipping|maritime|aviation|transport\w*|"
+    r"agricultur\w*|fisheries|civil\s+serv\w+|governance|elections?|intelligence)\b",
+    re.IGNORECASE,
+)
+
+
+def _area_cue_holds(cue: Cue, text: str, areas: dict) -> bool:
+    """Whether an area cue speaks of health cooperation in that area: not in a sentence about
+    another sector only, and "prevention" of a named disease group is that group's, not
+    health promotion (annotation rule 12)."""
+    sentence = cue.sentence.text
+    if _OTHER_SECTOR.search(sentence) and not mentions_health(sentence):
+        return False
+    if cue.kind == Area.health_promotion.value and cue.span.text.lower() == "prevention":
+        window = text[max(0, cue.span.start - 50) : cue.span.end + 40]
+        groups = (areas[Area.communicable_diseases], areas[Area.noncommunicable_diseases])
+        if any(g.search(window) for g in groups):
+            return False
+        after = re.match(r"\s+of\s+((?:\w+\s+){0,2}\w+)", text[cue.span.end : cue.span.end + 40])
+        if after and not mentions_health(after.group(1)):
+            return False  # "prevention of human trafficking"
+    return True
+
+
 def find_candidates(text: str, published: dt.date | None = None) -> Candidates:
     """Everything the model may choose from, with spans, for one article text."""
     instruments, mechanisms, areas = _compiled()
@@ -681,7 +712,8 @@ def find_candidates(text: str, published: dt.date | None = None) -> Candidates:
     _home_officials(people, parties, text)
     area_cues: dict[Area, list[Cue]] = {}
     for cue in _cues(text, areas, overlap=True):
-        area_cues.setdefault(Area(cue.kind), []).append(cue)
+        if _area_cue_holds(cue, text, areas):
+            area_cues.setdefault(Area(cue.kind), []).append(cue)
     return Candidates(
         health=mentions_health(text),
         parties=parties,

@@ -191,3 +191,22 @@ def test_his_counterpart_is_a_title_that_names_the_counterparts_country():
     text = "Kenya's health minister Jane Wanjiru met her Chilean counterpart, Ana Rojas, on Monday."
     hints = {p.name: p.hint for p in find_people(text)}
     assert hints == {"Jane Wanjiru": "KEN", "Ana Rojas": "CHL"}
+
+
+def test_prevention_of_a_named_disease_group_is_that_groups_area_not_health_promotion():
+    areas = set(find_candidates("They agreed on the prevention of infectious diseases.").areas)
+    assert Area.communicable_diseases in areas and Area.health_promotion not in areas
+    areas = set(find_candidates("They agreed to work on disease prevention in schools.").areas)
+    assert Area.health_promotion in areas  # prevention in general (rule 12)
+
+
+def test_areas_come_from_health_parts_only_and_medicine_the_discipline_is_no_drug():
+    text = (
+        "The two navies opened a joint training centre for coastal surveillance. The health "
+        "ministers agreed on the transfer of medical technology and cooperation in the field "
+        "of medicine."
+    )
+    areas = set(find_candidates(text).areas)
+    assert Area.medical_equipment in areas
+    assert not areas & {Area.education_training, Area.communicable_diseases,
+                        Area.pharmaceuticals}  # fmt: skip
