@@ -1023,6 +1023,31 @@ def _involved(a: _Answered, chosen: list[str], meetings: list[Meeting],
     ))  # fmt: skip
 
 
+_GIVING = re.compile(
+    r"\b(?:donat\w*|gift\w*|grant(?:ed|s)?|hand(?:ed|s)?\s+over|deliver\w*|provid\w*|supplied|"
+    r"supplies|sent|dispatch\w*|contribut\w*|fund\w*|financ\w*|aid|assistance|assist\w*|"
+    r"support\w*|cooperat\w*|co-operat\w*|collaborat\w*|partner\w*)\b",
+    re.IGNORECASE,
+)
+
+
+def _gives(a: _Answered, involved: list[str], officials: list[Official]) -> bool:
+    """Whether a sentence says that two taking-part parties meet, give, support or work
+    together ("Japan donated ventilators to Kenya"), when the answer reports no meeting,
+    instrument or mechanism."""
+    sentences: dict[tuple[int, int], Span] = {}
+    for p in a.c.parties:
+        if p.code in involved:
+            for m in p.mentions:
+                sentence = sentence_around(a.text, m)
+                sentences[(sentence.start, sentence.end)] = sentence
+    return any(
+        (_GIVING.search(sentence.text) or _MEETING_WORDS.search(sentence.text))
+        and len([x for x in _named_in(a, sentence, officials) if x in involved]) >= 2
+        for sentence in sentences.values()
+    )
+
+
 def _parties(a: _Answered, involved: list[str]) -> list[Party]:
     parties = []
     for code in involved:
@@ -1055,7 +1080,11 @@ def assemble_answer(
     involved = _involved(a, chosen, meetings, agreements, officials)
     officials = [o for o in officials if o.party in involved]  # rule 4: acting in it
     parties = _parties(a, involved)
-    if len(parties) < 2:
+    if len(parties) < 2 or not (
+        meetings or agreements or mechanisms or _gives(a, involved, officials)
+    ):
+        # rules 1, 2: cooperation is parties meeting, signing, agreeing or giving; parties
+        # only named beside a domestic campaign, a speech or a statistic are none
         return _irrelevant(src, provenance)
     areas = sorted(c.areas, key=lambda area: c.areas[area][0].span.start)
     return ArticleExtraction(

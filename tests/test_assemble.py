@@ -509,3 +509,15 @@ def test_an_article_about_one_kind_of_instrument_counts_its_agreements_as_that_k
     rec = _rec(text, {"relevant": True, "parties": ["Kenya", "Chile"],
                       "agreements": [{"type": "agreement", "status": "signed"}]})  # fmt: skip
     assert _kinds(rec.agreements) == ["mou/signed", "mou/signed"]
+
+
+def test_a_donation_is_cooperation_and_a_partner_named_beside_a_domestic_event_is_not():
+    gift = "Japan donated two ambulances and oxygen plants to Kenya's health ministry on Monday."
+    rec = _rec(gift, {"relevant": True, "parties": ["Japan", "Kenya"]})
+    assert rec.relevant and {p.code for p in rec.parties} == {"JPN", "KEN"}
+    domestic = (
+        "Kenya's health ministry opened a vaccination drive in Nakuru county. The drive follows "
+        "guidance that Japan published last year."
+    )
+    rec = _rec(domestic, {"relevant": True, "parties": ["Kenya", "Japan"]})
+    assert not rec.relevant
