@@ -8,6 +8,7 @@ text, and a candidate-constrained `Answer` whose every choice already has spans.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,7 @@ from healthcoop.schemas.draft import Draft
 from healthcoop.schemas.gazetteer import countries, organizations
 
 from .answer import NONE, unhinted_people
-from .candidates import Candidates, Cue, dateline_country, mentions_health
+from .candidates import Candidates, Cue, dateline_country, find_candidates, mentions_health
 from .grounding import align, find_all, sentence_around
 from .normalise import city_country, clean_person_name, country_code, parse_date, resolve_party
 from .settings import Settings
@@ -199,7 +200,8 @@ _ESTABLISHED = re.compile(
 _MECH_PROPOSED = re.compile(
     r"\b(?:propos\w*|suggest\w*|agreed\s+to|agreement\s+to|will|would|plan\w*|call\w*\s+for|"
     r"should|could|need\s+for|stress\w*|emphasi[sz]\w*|urg\w*|discuss\w*|expand\w*|develop\w*|"
-    r"promot\w*|highlight\w*|readiness|ready|include|includes|encourag\w*|possibility|mull\w*)\b",
+    r"promot\w*|highlight\w*|readiness|ready|include|includes|encourag\w*|possibility|mull\w*|"
+    r"provid\w*\s+for|envisag\w*|foresee\w*|aims?\s+(?:at|to))\b",
     re.IGNORECASE,
 )
 
@@ -388,6 +390,44 @@ def _draft_mechanisms(draft: Draft, parties: _DraftParties, g: _Grounder) -> lis
     return mechanisms
 
 
+def _settled_agreements(agreements: list[Agreement],
+                        groups: dict[str, _Instrument]) -> list[Agreement]:  # fmt: skip
+    """Rule 6 on drafted agreements: one per kind and party set unless the text counts them,
+    with the status the text's strongest sentence states; none of another sector only."""
+    out: list[Agreement] = []
+    seen: Counter[tuple[str, tuple[str, ...]]] = Counter()
+    for ag in agreements:
+        group = groups.get(ag.instrument.value)
+        key = (ag.instrument.value, tuple(sorted(ag.parties)))
+        if group is not None and not group.health:
+            continue
+        if seen[key] >= (group.count if group else 1):
+            continue
+        seen[key] += 1
+        status = group.status if group and group.status else ag.status
+        out.append(ag.model_copy(update={"status": status}))
+    return out
+
+
+def _with_ruled_mechanisms(mechanisms: list[Mechanism], c: Candidates, g: _Grounder,
+                           parties: list[str]) -> list[Mechanism]:  # fmt: skip
+    """Drafted mechanisms, one per kind and status, and those a cue's sentence states."""
+    found: dict[tuple[str, MechanismStatus], Mechanism] = {}
+    for m in mechanisms:
+        found.setdefault((m.kind.value, m.status), m)
+    for cue in c.mechanisms:
+        status = _ruled_mechanism(cue)
+        if status is None or (cue.kind, status) in found:
+            continue
+        extra = g.keep(f"mechanism ({cue.kind})", [cue.sentence])
+        if extra is not None:
+            found[(cue.kind, status)] = Mechanism(
+                kind=MechanismKind(cue.kind), status=status, parties=parties,
+                description=cue.span.text, **extra,
+            )  # fmt: skip
+    return list(found.values())
+
+
 def assemble_draft(
     draft: Draft,
     src: Source,
@@ -407,6 +447,10 @@ def assemble_draft(
     meetings = _draft_meetings(draft, parties, officials, g, src.published)
     agreements = _draft_agreements(draft, parties, g, src.published)
     mechanisms = _draft_mechanisms(draft, parties, g)
+    # the same rules as for a constrained answer, so a capable model gains from them too
+    c = find_candidates(src.text, src.published)
+    agreements = _settled_agreements(agreements, _instruments(c, src.text))
+    mechanisms = _with_ruled_mechanisms(mechanisms, c, g, [p.code for p in parties.parties])
     return ArticleExtraction(
         article_id=src.article_id,
         relevant=True,

@@ -521,3 +521,24 @@ def test_a_donation_is_cooperation_and_a_partner_named_beside_a_domestic_event_i
     )
     rec = _rec(domestic, {"relevant": True, "parties": ["Kenya", "Japan"]})
     assert not rec.relevant
+
+
+def test_a_draft_gains_from_the_same_rules_as_a_constrained_answer():
+    text = (
+        "Kenya and Chile discussed a memorandum of understanding on vaccines in March. On "
+        "Monday the two health ministers signed the MoU, which provides for the training of "
+        "nurses."
+    )
+    draft = _draft(
+        parties=["Kenya", "Chile"],
+        agreements=[
+            {"instrument": "mou", "status": "proposed", "parties": ["Kenya", "Chile"],
+             "quote": "discussed a memorandum of understanding"},
+            {"instrument": "mou", "status": "signed", "parties": ["Kenya", "Chile"],
+             "quote": "signed the MoU"},
+        ],
+    )  # fmt: skip
+    rec = assemble_draft(draft, Source("t", text, PUBLISHED, changed=False), settings=Settings(),
+                         provenance=PROVENANCE)  # fmt: skip
+    assert _kinds(rec.agreements) == ["mou/signed"]
+    assert _kinds(rec.mechanisms) == ["training_programme/proposed"]
