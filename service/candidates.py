@@ -604,13 +604,14 @@ _AREA_CUES: dict[Area, str] = {
     # "medicine" is a discipline ("the field of medicine", "Institute of Medicine") unless it
     # stands beside equipment or supplies, or is produced or supplied
     Area.pharmaceuticals: r"pharmac\w*|medicines\b|drugs?\b|medicinal|medicine(?=\s+(?:and|&)\s+(?:medical\s+)?(?:equipment|supplies|devices|vaccines))|(?:suppl\w+|production|provision|import\w*|export\w*|manufactur\w*)\s+of\s+medicine\b",
-    Area.medical_equipment: r"medical\s+(?:equipment|devices?|tools|technolog\w*|supplies)|equipment|devices?|technolog(?:y|ies)\s+transfer|transfer\s+of\s+(?:\w+\s+)?technolog\w*",
+    # medical supplies are aid (contract: emergencies_humanitarian), not equipment
+    Area.medical_equipment: r"medical\s+(?:equipment|devices?|tools|technolog\w*)|equipment|devices?|technolog(?:y|ies)\s+transfer|transfer\s+of\s+(?:\w+\s+)?technolog\w*",
     Area.digital_health: r"digital|e-?health|tele-?medicine|telehealth|health\s+information|artificial\s+intelligence|\bAI\b",
     Area.education_training: r"education|training|universit\w*|students?|medical\s+schools?|scholarships?|academic|professors?",
     Area.research: r"research\w*|scientific|science|joint\s+stud\w*|clinical\s+trials?|laborator\w*",
-    Area.health_systems: r"primary\s+(?:health\s+)?care|hospitals?|health\s+(?:services?|systems?|infrastructure|facilit\w*|insurance|coverage)|clinics?|healthcare\s+(?:services?|system)|medical\s+services|health\s*care\s+services|medical\s+care",
+    Area.health_systems: r"primary\s+(?:health\s+)?care|hospitals?|health\s+(?:services?|systems?|infrastructure|facilit\w*|insurance|coverage)|clinics?|healthcare\s+(?:services?|system)|medical\s+services|health\s*care\s+services|medical\s+care|strengthen\w*\s+(?:\w+\s+)?health(?:care)?\s+(?:sector|systems?)",
     Area.maternal_child_health: r"maternal|mothers?\b|child(?:ren)?'?s?\s+health|neonat\w*|newborns?|pediatric|paediatric|infant",
-    Area.emergencies_humanitarian: r"emergenc\w*|humanitarian|disaster|crisis|crises|relief|donat\w*|medical\s+aid|aid\s+shipment",
+    Area.emergencies_humanitarian: r"emergenc\w*|humanitarian|disaster|crisis|crises|relief|donat\w*|medical\s+aid|aid\s+shipment|medical\s+supplies",
     Area.regulation: r"regulat\w*|International\s+Health\s+Regulations|IHR|standards?|accreditation|registration\s+of\s+(?:medicines|drugs)|legal\s+preparedness",
     Area.health_promotion: r"health\s+promotion|healthy\s+(?:lifestyle|living|diet)|prevention|nutrition|tobacco|smoking|obesity|screening",
     Area.traditional_medicine: r"traditional\s+(?:medicine|Chinese\s+medicine)|herbal|ayurved\w*|homeopath\w*|\bAYUSH\b|\bTCM\b",
@@ -693,6 +694,10 @@ def _area_cue_holds(cue: Cue, text: str, areas: dict) -> bool:
     sentence = cue.sentence.text
     if _OTHER_SECTOR.search(sentence) and not mentions_health(sentence):
         return False
+    if cue.kind == Area.communicable_diseases.value and re.match(
+        r"[\s-]*(?:19\s+)?vaccin", text[cue.span.end : cue.span.end + 15], re.IGNORECASE
+    ):
+        return False  # "COVID-19 vaccines": the disease names what the vaccine is against
     if cue.kind == Area.health_promotion.value and cue.span.text.lower() == "prevention":
         window = text[max(0, cue.span.start - 50) : cue.span.end + 40]
         groups = (areas[Area.communicable_diseases], areas[Area.noncommunicable_diseases])

@@ -210,3 +210,13 @@ def test_areas_come_from_health_parts_only_and_medicine_the_discipline_is_no_dru
     assert Area.medical_equipment in areas
     assert not areas & {Area.education_training, Area.communicable_diseases,
                         Area.pharmaceuticals}  # fmt: skip
+
+
+def test_a_disease_named_as_what_a_vaccine_is_against_is_the_vaccines_area_only():
+    areas = set(find_candidates("They will widen access to COVID-19 vaccines in the region.").areas)
+    assert Area.vaccines in areas and Area.communicable_diseases not in areas
+
+
+def test_medical_supplies_are_aid_not_equipment():
+    areas = set(find_candidates("The deal covers the provision of medical supplies.").areas)
+    assert Area.emergencies_humanitarian in areas and Area.medical_equipment not in areas

@@ -20,6 +20,7 @@ from functools import cache
 import pytest
 
 from healthcoop import Extractor, evaluate
+from healthcoop.grounding import fold
 from healthcoop.llm_client import OpenAILLM
 from healthcoop.schemas import ArticleExtraction
 from tests.cassette import RECORDING, cassette, model_settings
@@ -35,10 +36,12 @@ FIELDS = ("relevance", "countries", "organizations", "officials", "official_part
 pytestmark = pytest.mark.skipif(not GOLD.is_file(), reason="../shared/eval is not here")
 
 # What the pipeline still gets wrong on the seeds, as recorded in cassettes/test_seeds/ (prompt
-# candidates 1ad9b2fc53c1). Keys: (record, field, item as the scorer writes it); "+item" is
-# an item the record adds that the gold lacks.
+# candidates, revision 5). Keys: (record, field, item as the scorer writes it); the item "+"
+# stands for the items a record adds that its gold lacks.
 KNOWN = {
-}  # fmt: skip
+    ("seed-000", "areas", "+"): "adds emergencies_humanitarian: 'the crisis' mentioned in passing",
+    ("seed-001", "areas", "+"): "adds research: 'science' in a list of fields",
+}
 
 
 # ---------------------------------------------------------------- the records, once
@@ -224,6 +227,7 @@ def test_the_contract_examples_meetings_have_their_day_and_city(meeting):
     assert any(
         set(m.parties) == set(meeting["parties"])
         and (m.date.start.isoformat() if m.date else None) == day
-        and (m.location.city if m.location else None) == city
+        and fold(m.location.city if m.location and m.location.city else "").text
+        == fold(city or "").text  # "Xi’an" as the text writes it is the example's "Xi'an"
         for m in record.meetings
     )
