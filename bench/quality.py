@@ -203,13 +203,18 @@ def _f(x: float | None) -> str:
     return "  –  " if x is None else f"{x:.3f}"
 
 
-def score_runs(runs: list[Path], per_article: bool = False) -> None:
+def score_runs(runs: list[Path], per_article: bool = False, common: bool = False) -> None:
     table = splits()
     gold = {g["id"]: g for g in _jsonl(DEV_GOLD)}
     if CONS_GOLD.is_file():
         gold.update({g["id"]: g for g in _jsonl(CONS_GOLD)})
     texts = {a["id"]: a["text"] for a in _jsonl(DEV) + (_jsonl(CONS) if CONS.is_file() else [])}
     columns: list[tuple[str, evaluate.Report, list[dict[str, Any]]]] = []
+    if common:
+        # a run that is not finished yet: compare the articles every run has done
+        done = [{x["article_id"] for x in _jsonl(p) if x.get("status") == "ok"} for p in runs]
+        both = set.intersection(*done)
+        table = {name: [i for i in ids if i in both] for name, ids in table.items()}
     for path in runs:
         lines = _jsonl(path)
         have = {line.get("article_id") for line in lines}
@@ -220,7 +225,7 @@ def score_runs(runs: list[Path], per_article: bool = False) -> None:
             cost = [
                 line["cost"] for line in lines if line.get("article_id") in ids and "cost" in line
             ]
-            columns.append((f"{path.stem[:18]}:{name[:5]}", rep, cost))
+            columns.append((f"{path.stem[:18]}:{name[:5]}({len(ids)})", rep, cost))
     width = max(len(c[0]) for c in columns) + 1
     print(f"{'F1':16}" + "".join(f"{c[0]:>{width}}" for c in columns))
     for name in FIELDS_SHOWN:
@@ -277,6 +282,7 @@ def main() -> None:
     )
     s = sub.add_parser("score", help="score runs per split, side by side")
     s.add_argument("runs", type=Path, nargs="+")
+    s.add_argument("--common", action="store_true", help="only articles every run has done")
     s.add_argument("--per-article", action="store_true",
                    help="what each article missed and added, for the tuning and "
                    "consolidation splits only (the validation split is not read)")  # fmt: skip
@@ -286,7 +292,7 @@ def main() -> None:
     elif args.command == "run":
         run(args.out, args.cache, args.set, args.validation_first, args.cached_only, args.skip)
     elif args.command == "score":
-        score_runs(args.runs, args.per_article)
+        score_runs(args.runs, args.per_article, args.common)
     else:
         ap.print_help()
 
