@@ -11,7 +11,7 @@
    not the client, would set the pace;
 2. a fully cached re-run over 100,000 records (nothing asked, everything written);
 3. peak RSS of a whole run (annotate + write) over 10k and 100k records, each in a fresh
-   process, with an in-process model that answers at once and the `extract` (draft) prompt,
+   process, with an in-process model that answers at once and the `draft` prompt,
    whose assembly is nearly free: what is measured is the bulk layer, not candidate finding.
 """
 
@@ -160,7 +160,7 @@ def child(archive: str, store: str, out: str) -> None:
     from healthcoop.settings import Settings
     from tests.support.instant import InstantLLM
 
-    settings = Settings(store=Path(store), concurrency=32, prompt="extract")
+    settings = Settings(store=Path(store), concurrency=32, prompt="draft")
     extractor = Extractor(InstantLLM(keep=False), settings)
     started = time.perf_counter()
     summary = healthcoop.annotate(archive, out, settings=settings, extractor=extractor)

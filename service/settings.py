@@ -44,7 +44,11 @@ class Settings(BaseSettings):
 
     # --- the task ---
     task: str = "health_cooperation"
-    prompt: str = Field(default="candidates", description="prompt template name in prompts/")
+    prompt: str = Field(
+        default="candidates",
+        description="prompt template in prompts/: candidates (default; any model) or draft "
+        "(free drafting, for capable models)",
+    )
     max_chars: int = Field(default=50_000, gt=0, description="longest article text accepted")
     ungrounded: UngroundedPolicy = Field(
         default="drop", description="what to do with an item whose evidence is not in the text"

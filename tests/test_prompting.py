@@ -5,7 +5,7 @@ import pytest
 from healthcoop.core import prompting
 from healthcoop.errors import PromptError
 
-SOURCE = "You extract.\n--- user ---\nArticle:\n{{ text }}\n"
+SOURCE = "{# strategy: draft #}\nYou extract.\n--- user ---\nArticle:\n{{ text }}\n"
 
 
 def test_version_is_a_stable_hash_of_the_template_content():
@@ -24,9 +24,28 @@ def test_changing_the_answer_schema_changes_the_version():
 
 
 def test_a_template_declares_its_strategy_in_a_leading_comment():
-    assert prompting.parse("t", "{# strategy: candidates #}\n" + SOURCE).strategy == "candidates"
+    bare = SOURCE.split("\n", 1)[1]
+    assert prompting.parse("t", "{# strategy: candidates #}\n" + bare).strategy == "candidates"
     assert prompting.parse("t", SOURCE).strategy == "draft"
     assert prompting.load("candidates").strategy == "candidates"
+    assert prompting.load("draft").strategy == "draft"
+
+
+def test_a_template_without_a_strategy_is_refused_not_taken_for_a_draft():
+    with pytest.raises(PromptError, match="declares no strategy"):
+        prompting.parse("t", SOURCE.split("\n", 1)[1])
+
+
+def test_every_packaged_prompt_declares_its_strategy():
+    for name in prompting.available():
+        assert prompting.load(name).strategy in ("candidates", "draft"), name
+
+
+def test_the_draft_prompt_is_named_after_its_strategy_and_the_old_name_still_loads_it():
+    assert "draft" in prompting.available() and "extract" not in prompting.available()
+    with pytest.warns(DeprecationWarning, match="'draft'"):
+        old = prompting.load("extract")
+    assert old.name == "draft" and old.version() == prompting.load("draft").version()
 
 
 def test_render_gives_system_and_user_messages():
@@ -43,9 +62,9 @@ def test_a_missing_variable_is_a_prompt_error_not_a_blank():
 
 
 def test_templates_load_by_name_and_unknown_names_list_what_exists():
-    assert "extract" in prompting.available()
-    assert prompting.load("extract").name == "extract"
-    with pytest.raises(PromptError, match="available: .*extract"):
+    assert "candidates" in prompting.available()
+    assert prompting.load("draft").name == "draft"
+    with pytest.raises(PromptError, match="available: .*draft"):
         prompting.load("no-such-prompt")
 
 

@@ -1,14 +1,16 @@
 """Prompt templates: files in `prompts/`, loaded by name, versioned by a hash of their content.
 
-A template holds a system part and a user part, separated by a line `--- user ---`. The
-version also covers the JSON Schema of the response model, since instructor sends it too:
-changing either re-annotates what the bulk runner must re-run.
+A template starts with a comment naming its strategy (`{# strategy: candidates #}`) and holds a
+system part and a user part, separated by a line `--- user ---`. The version also covers the
+JSON Schema of the response model, since instructor sends it too: changing either re-annotates
+what the bulk runner must re-run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -19,6 +21,9 @@ from ..errors import PromptError
 
 SEPARATOR = "--- user ---"
 _STRATEGY = re.compile(r"^\{#\s*strategy:\s*([a-z_]+)")
+# Old names still accepted, with a DeprecationWarning: a renamed prompt keeps its content, so
+# its version (and every cached record) stays the same.
+ALIASES = {"extract": "draft"}
 _ENV = jinja2.Environment(
     undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False
 )
@@ -57,9 +62,20 @@ def available() -> list[str]:
     )
 
 
-@lru_cache(maxsize=32)
 def load(name: str) -> Template:
-    """The template `prompts/<name>.md`."""
+    """The template `prompts/<name>.md` (an old name in `ALIASES` loads its new one)."""
+    if name in ALIASES:
+        warnings.warn(
+            f"prompt {name!r} is now called {ALIASES[name]!r}; the old name will go",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        name = ALIASES[name]
+    return _load(name)
+
+
+@lru_cache(maxsize=32)
+def _load(name: str) -> Template:
     path = resources.files("healthcoop.prompts").joinpath(f"{name}.md")
     if not path.is_file():
         raise PromptError(f"no prompt template {name!r}; available: {', '.join(available())}")
@@ -71,7 +87,12 @@ def parse(name: str, source: str) -> Template:
         raise PromptError(f"prompt {name!r} has no '{SEPARATOR}' line between system and user")
     system, user = source.split(SEPARATOR, 1)
     declared = _STRATEGY.match(source)
-    strategy = declared.group(1) if declared else "draft"
+    if declared is None:
+        raise PromptError(
+            f"prompt {name!r} declares no strategy: start it with a line like "
+            "'{# strategy: candidates #}' (or draft)"
+        )
+    strategy = declared.group(1)
     try:
         return Template(name, source, _ENV.from_string(system), _ENV.from_string(user), strategy)
     except jinja2.TemplateSyntaxError as exc:

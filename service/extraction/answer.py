@@ -80,72 +80,86 @@ def unhinted_people(c: Candidates) -> list[int]:
     return [i for i, p in enumerate(c.people) if p.hint not in codes]
 
 
-def answer_model(c: Candidates) -> type[Compact]:
-    """The answer model for one article's candidates."""
-    labels = [p.label for p in c.parties]
-    asked = unhinted_people(c) if labels else []
-    fields: dict[str, Any] = {"relevant": (bool, ...)}
-    if labels:
-        party = _enum("P", labels)
-        if asked:
-            # a person whose title names a party acts for it (assembly decides, at no token
-            # cost); the model is asked only about the others
-            choice = _enum("Q", [*labels, NONE])
-            people = create_model(  # type: ignore[call-overload]
-                "People",
-                __base__=Compact,
-                **{f"p{i}": (choice, Field(alias=c.people[i].key)) for i in asked},
-            )
-            fields["people"] = (people, ...)
-        n = len(labels)
-        fields["parties"] = (list[party], Field(default_factory=list, max_length=n))
-        meeting: dict[str, Any] = {"with": (list[party], Field(default_factory=list, max_length=n))}
-        if c.dates:
-            meeting["date"] = (_enum("D", [*(d.label for d in c.dates), NONE]), NONE)
-        if c.places:
-            meeting["place"] = (_enum("L", [*(p.label for p in c.places), NONE]), NONE)
-        meeting_model = create_model("Meeting", __base__=Compact, **meeting)  # type: ignore[call-overload]
-        fields["meetings"] = (
-            list[meeting_model],
-            Field(default_factory=list, max_length=MAX_MEETINGS),
-        )
-        if c.instruments:
-            agreement = create_model(  # type: ignore[call-overload]
-                "Agreement",
-                __base__=Compact,
-                type=(_enum("I", [i.kind for i in c.instruments]), ...),
-                status=(Literal[tuple(s.value for s in AgreementStatus)], ...),
-                with_=(list[party], Field(default_factory=list, alias="with", max_length=n)),
-            )
-            # each agreement is grounded on its own cue word: more than that cannot be kept
-            fields["agreements"] = (
-                list[agreement],
-                Field(default_factory=list, max_length=len(c.instruments)),
-            )
-    if c.mechanisms:
-        mechanism = create_model(  # type: ignore[call-overload]
-            "Mechanism",
-            __base__=Compact,
-            kind=(_enum("K", [m.kind for m in c.mechanisms]), ...),
-            status=(Literal[tuple(s.value for s in MechanismStatus)], ...),
-        )
-        fields["mechanisms"] = (
-            list[mechanism],
-            Field(default_factory=list, max_length=len(c.mechanisms)),
-        )
-    people_keys = [c.people[i].key for i in asked]
+def _people_field(c: Candidates, labels: list[str], asked: list[int]) -> Any:
+    """For each person asked about, the party they act for (or none)."""
+    choice = _enum("Q", [*labels, NONE])
+    people = create_model(  # type: ignore[call-overload]
+        "People",
+        __base__=Compact,
+        **{f"p{i}": (choice, Field(alias=c.people[i].key)) for i in asked},
+    )
+    return (people, ...)
 
-    def _irrelevant_needs_no_people(cls: type, data: Any) -> Any:
-        # the schema keeps `people` required, so a grammar makes the model answer for everyone;
-        # an answer that the article is irrelevant is complete without it
+
+def _meetings_field(c: Candidates, party: Any, n: int) -> Any:
+    """Meetings: who met, and the day and place among those the text names."""
+    meeting: dict[str, Any] = {"with": (list[party], Field(default_factory=list, max_length=n))}
+    if c.dates:
+        meeting["date"] = (_enum("D", [*(d.label for d in c.dates), NONE]), NONE)
+    if c.places:
+        meeting["place"] = (_enum("L", [*(p.label for p in c.places), NONE]), NONE)
+    model = create_model("Meeting", __base__=Compact, **meeting)  # type: ignore[call-overload]
+    return (list[model], Field(default_factory=list, max_length=MAX_MEETINGS))
+
+
+def _agreements_field(c: Candidates, party: Any, n: int) -> Any:
+    """Agreements: an instrument kind the text names, a status, the parties."""
+    agreement = create_model(  # type: ignore[call-overload]
+        "Agreement",
+        __base__=Compact,
+        type=(_enum("I", [i.kind for i in c.instruments]), ...),
+        status=(Literal[tuple(s.value for s in AgreementStatus)], ...),
+        with_=(list[party], Field(default_factory=list, alias="with", max_length=n)),
+    )
+    # each agreement is grounded on its own cue word: more than that cannot be kept
+    return (list[agreement], Field(default_factory=list, max_length=len(c.instruments)))
+
+
+def _mechanisms_field(c: Candidates) -> Any:
+    """Mechanisms: a kind the text names and a status."""
+    mechanism = create_model(  # type: ignore[call-overload]
+        "Mechanism",
+        __base__=Compact,
+        kind=(_enum("K", [m.kind for m in c.mechanisms]), ...),
+        status=(Literal[tuple(s.value for s in MechanismStatus)], ...),
+    )
+    return (list[mechanism], Field(default_factory=list, max_length=len(c.mechanisms)))
+
+
+def _irrelevant_needs_no_people(people_keys: list[str]) -> Any:
+    """The schema keeps `people` required, so a grammar makes the model answer for everyone;
+    an answer that the article is irrelevant is complete without it."""
+
+    def fill(cls: type, data: Any) -> Any:
         if isinstance(data, dict) and data.get("relevant") is False and "people" not in data:
             data = {**data, "people": dict.fromkeys(people_keys, NONE)}
         return data
 
+    return model_validator(mode="before")(fill)
+
+
+def answer_model(c: Candidates) -> type[Compact]:
+    """The answer model for one article's candidates."""
+    labels = [p.label for p in c.parties]
+    # a person whose title names a party acts for it (assembly decides, at no token cost);
+    # the model is asked only about the others
+    asked = unhinted_people(c) if labels else []
+    fields: dict[str, Any] = {"relevant": (bool, ...)}
+    if labels:
+        party = _enum("P", labels)
+        n = len(labels)
+        if asked:
+            fields["people"] = _people_field(c, labels, asked)
+        fields["parties"] = (list[party], Field(default_factory=list, max_length=n))
+        fields["meetings"] = _meetings_field(c, party, n)
+        if c.instruments:
+            fields["agreements"] = _agreements_field(c, party, n)
+    if c.mechanisms:
+        fields["mechanisms"] = _mechanisms_field(c)
     return create_model(  # type: ignore[call-overload]
         "Answer",
         __base__=Compact,
         __doc__="Health cooperation in the article.",
-        __validators__={"_fill": model_validator(mode="before")(_irrelevant_needs_no_people)},
+        __validators__={"_fill": _irrelevant_needs_no_people([c.people[i].key for i in asked])},
         **fields,
     )

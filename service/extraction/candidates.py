@@ -236,7 +236,7 @@ _TITLE_WORDS = re.compile(
     r"chair(?:man|woman|person)?|governor|mayor|deputy|envoy|counsel+or|consul|attach[eé]|"
     r"adviser|advisor|spokes(?:man|woman|person)|representative|commissioner|king|prince|"
     r"emir|sheikh|sultan|undersecretary|officer|official|coordinator|dean|rector|manager|"
-    r"general|founder|ceo|chancellor|speaker)\b",
+    r"general|founder|ceo|chancellor|speaker|counterparts?)\b",
     re.IGNORECASE,
 )
 _CLAUSE_BREAK = re.compile(
@@ -269,7 +269,7 @@ def _is_place_or_party(name: str) -> bool:
 
 _HONORIFIC = r"(?:Dr|Prof|Mr|Mrs|Ms|Eng|H\.E|HE)\.?"
 _HONORIFICS = re.compile(rf"(?:\s+{_HONORIFIC})+$")  # trailing: "Minister of Health HE Dr"
-_LEADING_ARTICLE = re.compile(r"^(?:and\s+|or\s+)?(?:the|a|an)\s+", re.IGNORECASE)
+_LEADING_ARTICLE = re.compile(r"^(?:and\s+|or\s+)?(?:the|a|an|his|her|their)\s+", re.IGNORECASE)
 
 
 def _person_names_end(s: str) -> int:
@@ -395,8 +395,69 @@ def _split_run(run: str, offset: int) -> Iterator[tuple[str, int]]:
     yield from flush(None)
 
 
+# What shows that two capitalized words name a person (annotation rule 4: officials are
+# persons): a title, an honorific, a later mention by surname alone, or a person's place in a
+# clause, as the one who says or does something or the one met, received or thanked.
+# "Communist Party", "Grant Aid" or "Neighbourhood First" have none of these.
+_HONORIFIC_BEFORE = re.compile(
+    r"\b(?:Dr|Prof|Mr|Mrs|Ms|Miss|Eng|Engr|H\.\s?E|Sheikh|Sir|Dame|Shri|Smt|Madam)\.?\s*$"
+)
+_ACTS_AFTER = re.compile(
+    r"(?:\s*,?\s*\([^)]{0,40}\))?\s*,?\s*(?:who\b\s*|(?:has|had|have|also|then|later|further|"
+    r"too)\s+)?(?:said|says|stated|stressed|noted|added|told|met|meets|signed|signs|expressed|"
+    r"welcomed|announced|praised|highlighted|emphasi[sz]ed|underlined|underscored|pointed|"
+    r"thanked|discussed|received|receives|visited|visits|called|urged|affirmed|confirmed|"
+    r"explained|reviewed|agreed|attended|held|holds|led|leads|headed|chaired|co-chaired|presided|"
+    r"hosted|inaugurated|opened|launched|handed|delivered|wrote|spoke|reiterated|conveyed|"
+    r"briefed|assured|vowed|pledged|lauded|hailed|commended|appreciated|asserted|observed|"
+    r"remarked|mentioned|indicated|revealed|declared|acknowledged|voiced|shed|referred|described|"
+    r"congratulated|invited|accompanied|witnessed|represented|participated|joined)\b",
+    re.IGNORECASE,
+)
+_ACTED_ON_BEFORE = re.compile(
+    r"\b(?:met|meets|meeting\s+with|talks\s+with|received|receives|hosted|welcomed|thanked|"
+    r"visited|accompanied\s+by|signed\s+by|led\s+by|headed\s+by|attended\s+by|by|with)\s+"
+    r"(?:his|her|their)?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _looks_like_a_person(p: PersonCandidate, text: str) -> bool:
+    if p.title or any(m.text != p.name for m in p.mentions):
+        return True
+    return any(
+        _HONORIFIC_BEFORE.search(text, max(0, m.start - 12), m.start)
+        or _ACTS_AFTER.match(text, m.end, m.end + 80)
+        or _ACTED_ON_BEFORE.search(text, max(0, m.start - 25), m.start)
+        for m in p.mentions
+    )
+
+
+# Not acting for a party in the cooperation (annotation rule 4): a spokesperson or a
+# journalist is a source; whoever chairs a cabinet that approves something performs a
+# domestic act (rule 5: a cabinet decision is not a meeting between parties).
+_SOURCE_TITLE = re.compile(
+    r"\b(?:spokes(?:man|woman|person)|journalist|reporter|correspondent|editor|photographer|"
+    r"columnist|anchor)\b",
+    re.IGNORECASE,
+)
+_CHAIRS_A_CABINET = re.compile(
+    r"\b(?:cabinet|council\s+of\s+ministers)\b[^.]{0,40}\b(?:chaired|presided(?:\s+over)?|"
+    r"headed|led)\s+by\s+(?:the\s+)?[^.]{0,60}$",
+    re.IGNORECASE,
+)
+
+
+def _acts_in_the_cooperation(p: PersonCandidate, text: str) -> bool:
+    if p.title and _SOURCE_TITLE.search(p.title):
+        return False
+    return not all(_CHAIRS_A_CABINET.search(text, max(0, m.start - 120), m.start)
+                   for m in p.mentions)  # fmt: skip
+
+
 def find_people(text: str) -> list[PersonCandidate]:
-    """Personal names (two or more capitalized words that are not places, bodies or titles)."""
+    """Personal names (two or more capitalized words that are not places, bodies or titles,
+    and that the text treats as a person), except sources and cabinet chairs."""
     people: dict[str, PersonCandidate] = {}
     for m in _NAME_RUN.finditer(text):
         for name, start in _split_run(m.group(0), m.start()):
@@ -435,7 +496,11 @@ def find_people(text: str) -> list[PersonCandidate]:
             if not any(s.start <= m.start() < s.end for s in p.mentions):
                 p.mentions.append(Span(start=m.start(), end=m.end(), text=m.group(0)))
         p.mentions.sort(key=lambda s: s.start)
-    out = sorted(people.values(), key=lambda p: p.mentions[0].start)
+    out = sorted(
+        (p for p in people.values()
+         if _looks_like_a_person(p, text) and _acts_in_the_cooperation(p, text)),
+        key=lambda p: p.mentions[0].start,
+    )  # fmt: skip
     surnames = [p.name.split()[-1] for p in out]
     for p, surname in zip(out, surnames, strict=True):
         p.key = surname if surnames.count(surname) == 1 else p.name
@@ -456,6 +521,22 @@ _DATE = re.compile(
 
 
 _DATELINE_END = re.compile(r"[\u2013\u2014]|\s-\s|\(|:|\n")
+_STAMP_LABEL = re.compile(
+    r"\b(?:published|updated|posted|modified|created|date|dated)\b\s*(?:on|at)?\s*:?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _is_stamp(text: str, start: int, end: int) -> bool:
+    """A page's date stamp ("Published: 12 March 2024", a line that is only a date and a
+    time), which says when the page was made, not when anything happened."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line = text[line_start : line_end if line_end != -1 else len(text)]
+    if _STAMP_LABEL.search(text, line_start, start):
+        return True
+    words = re.findall(r"[a-z]{4,}", line)  # lowercase words: a sentence, not a stamp
+    return len(line.split()) <= 6 and not words
 
 
 def find_dates(text: str, published: dt.date | None) -> list[DateCandidate]:
@@ -467,6 +548,8 @@ def find_dates(text: str, published: dt.date | None) -> list[DateCandidate]:
     for m in _DATE.finditer(text):
         label = " ".join(m.group(0).split())
         if label.lower() in ("may",) or label in out or m.end() <= dateline_end:
+            continue
+        if _is_stamp(text, m.start(), m.end()):
             continue
         span = Span(start=m.start(), end=m.end(), text=m.group(0))
         out[label] = DateCandidate(label, span, parse_date(label, published))
@@ -497,16 +580,20 @@ _INSTRUMENT_CUES: dict[Instrument, str] = {
     Instrument.protocol: r"protocols?",
     Instrument.action_plan: r"action\s+plans?|plan\s+of\s+action|road\s?maps?|joint\s+plan",
     Instrument.programme: r"(?:executive\s+)?program(?:me)?s?\s+(?:of|for)\s+(?:cooperation|collaboration)|cooperation\s+program(?:me)?s?",
-    Instrument.agreement: r"agreements?|accords?|deals?",
+    Instrument.agreement: r"agreements?|accords?|deals?|pacts?",
     Instrument.other: r"letters?\s+of\s+intent|joint\s+(?:declaration|statement|communiqu[eé])s?|declarations?",
 }
 _MECHANISM_CUES: dict[MechanismKind, str] = {
     MechanismKind.working_group: r"working\s+groups?|task\s+forces?|working\s+committees?|technical\s+groups?",
     MechanismKind.joint_committee: r"joint\s+(?:health\s+)?(?:committee|commission)s?|(?:intergovernmental|bilateral|permanent|steering)\s+(?:committee|commission)s?",
     MechanismKind.network: r"networks?|alliances?|consortium|consortia",
-    MechanismKind.exchange_programme: r"exchang\w*\s+(?:of\s+)?(?:\w+\s+){0,3}?(?:students|professors|doctors|physicians|specialists|experts|nurses|staff|delegations|researchers|scholars|medical\s+teams?|personnel|faculty)|(?:student|academic|staff|expert)\s+exchanges?",
-    MechanismKind.training_programme: r"training\s+(?:programs?|programmes?|courses?|workshops?)|train(?:ing)?\s+(?:of\s+)?(?:\w+\s+){0,2}?(?:doctors|nurses|health\s+workers|specialists|personnel|staff|professionals|students|experts)|capacity[-\s]building",
+    MechanismKind.exchange_programme: r"exchang\w*\s+(?:of\s+)?(?:(?!between\b|with\b|among\b)[\w,-]+\s+){0,3}?(?:students|professors|doctors|physicians|specialists|experts|nurses|staff|delegations|researchers|scholars|medical\s+teams?|personnel|faculty|health\s+workers|professionals)|(?:student|academic|staff|expert|specialist|doctor|professional)s?\s+exchanges?",
+    # annotation rule 10: training of health workers, however it is phrased ("training in
+    # clinical skills", "training and education of Kenyan doctors")
+    MechanismKind.training_programme: r"training\s+(?:programs?|programmes?|courses?|workshops?)|train\w*\s+(?:and\s+\w+\s+)?(?:of\s+|for\s+|in\s+)?(?:[\w,-]+\s+){0,4}?(?:doctors|nurses|physicians|health(?:care)?\s+(?:workers|staff|professionals|personnel)|specialists|personnel|staff|professionals|students|experts|cadres|manpower|skills|residents|midwives|paramedics)",
     MechanismKind.conference_series: r"(?:joint|regular|annual)\s+(?:scientific\s+)?(?:conferences|seminars|forums|symposi(?:a|ums))",
+    # standing arrangements without a kind of their own (annotation rule 7: `other`)
+    MechanismKind.other: r"(?:early\s+warning|rapid\s+response|surveillance|alert|referral|coordination|consultation|cooperation|joint)\s+(?:systems?|mechanisms?|platforms?|hotlines?)|(?:joint\s+)?(?:research|diagnostic|training|treatment|vaccine|reference)\s+(?:cent(?:er|re)s?|laborator(?:y|ies)|hubs?)",
 }
 
 # Cues per health area (annotation guide, rule 8).
@@ -514,14 +601,17 @@ _AREA_CUES: dict[Area, str] = {
     Area.communicable_diseases: r"(?<!non-)(?<!non )(?<!non)communicable(?:\s+diseases?|(?=\s+(?:and|&|or)\s+non))|infectious|contagious|epidemic|outbreaks?|surveillance|tuberculosis|\bTB\b|malaria|HIV|AIDS|hepatitis|cholera|polio|measles|ebola|covid|coronavirus|pandemic|dengue|mpox|monkeypox|influenza|antimicrobial|One\s+Health|early\s+detection",
     Area.noncommunicable_diseases: r"non-?\s?communicable|\bNCDs?\b|cancer|oncolog\w*|diabet\w*|cardio\w*|heart\s+disease|hypertension|chronic\s+diseases?",
     Area.vaccines: r"vaccin\w*|immuni[sz]\w*|COVAX",
-    Area.pharmaceuticals: r"pharmac\w*|medicines?\b|drugs?\b|medicinal",
-    Area.medical_equipment: r"medical\s+(?:equipment|devices?|tools|technolog\w*|supplies)|equipment|devices?",
+    # "medicine" is a discipline ("the field of medicine", "Institute of Medicine") unless it
+    # stands beside equipment or supplies, or is produced or supplied
+    Area.pharmaceuticals: r"pharmac\w*|medicines\b|drugs?\b|medicinal|medicine(?=\s+(?:and|&)\s+(?:medical\s+)?(?:equipment|supplies|devices|vaccines))|(?:suppl\w+|production|provision|import\w*|export\w*|manufactur\w*)\s+of\s+medicine\b",
+    # medical supplies are aid (contract: emergencies_humanitarian), not equipment
+    Area.medical_equipment: r"medical\s+(?:equipment|devices?|tools|technolog\w*)|equipment|devices?|technolog(?:y|ies)\s+transfer|transfer\s+of\s+(?:\w+\s+)?technolog\w*",
     Area.digital_health: r"digital|e-?health|tele-?medicine|telehealth|health\s+information|artificial\s+intelligence|\bAI\b",
     Area.education_training: r"education|training|universit\w*|students?|medical\s+schools?|scholarships?|academic|professors?",
     Area.research: r"research\w*|scientific|science|joint\s+stud\w*|clinical\s+trials?|laborator\w*",
-    Area.health_systems: r"primary\s+(?:health\s+)?care|hospitals?|health\s+(?:services?|systems?|infrastructure|facilit\w*|insurance|coverage)|clinics?|healthcare\s+(?:services?|system)",
+    Area.health_systems: r"primary\s+(?:health\s+)?care|hospitals?|health\s+(?:services?|systems?|infrastructure|facilit\w*|insurance|coverage)|clinics?|healthcare\s+(?:services?|system)|medical\s+services|health\s*care\s+services|medical\s+care|strengthen\w*\s+(?:\w+\s+)?health(?:care)?\s+(?:sector|systems?)",
     Area.maternal_child_health: r"maternal|mothers?\b|child(?:ren)?'?s?\s+health|neonat\w*|newborns?|pediatric|paediatric|infant",
-    Area.emergencies_humanitarian: r"emergenc\w*|humanitarian|disaster|crisis|crises|relief|donat\w*|medical\s+aid|aid\s+shipment",
+    Area.emergencies_humanitarian: r"emergenc\w*|humanitarian|disaster|crisis|crises|relief|donat\w*|medical\s+aid|aid\s+shipment|medical\s+supplies",
     Area.regulation: r"regulat\w*|International\s+Health\s+Regulations|IHR|standards?|accreditation|registration\s+of\s+(?:medicines|drugs)|legal\s+preparedness",
     Area.health_promotion: r"health\s+promotion|healthy\s+(?:lifestyle|living|diet)|prevention|nutrition|tobacco|smoking|obesity|screening",
     Area.traditional_medicine: r"traditional\s+(?:medicine|Chinese\s+medicine)|herbal|ayurved\w*|homeopath\w*|\bAYUSH\b|\bTCM\b",
@@ -586,6 +676,39 @@ _GOVERNMENT = re.compile(
 )
 
 
+# Annotation rule 1: a sentence about another sector only (a defence training centre, coastal
+# surveillance) gives no health area. Kept in step with `assemble.other_sector_only`.
+_OTHER_SECTOR = re.compile(
+    r"\b(?:oil|gas|petroleum|hydrocarbon\w*|energy|electricity|mining|trade|customs|tariffs?|"
+    r"investment|banking|defen[cs]e|military|nav(?:y|ies|al)|security|police|judicia\w*|criminal|"
+    r"trafficking|cultural|tourism|sports?|hydrograph\w*|shipping|maritime|aviation|transport\w*|"
+    r"agricultur\w*|fisheries|civil\s+serv\w+|governance|elections?|intelligence)\b",
+    re.IGNORECASE,
+)
+
+
+def _area_cue_holds(cue: Cue, text: str, areas: dict) -> bool:
+    """Whether an area cue speaks of health cooperation in that area: not in a sentence about
+    another sector only, and "prevention" of a named disease group is that group's, not
+    health promotion (annotation rule 12)."""
+    sentence = cue.sentence.text
+    if _OTHER_SECTOR.search(sentence) and not mentions_health(sentence):
+        return False
+    if cue.kind == Area.communicable_diseases.value and re.match(
+        r"[\s-]*(?:19\s+)?vaccin", text[cue.span.end : cue.span.end + 15], re.IGNORECASE
+    ):
+        return False  # "COVID-19 vaccines": the disease names what the vaccine is against
+    if cue.kind == Area.health_promotion.value and cue.span.text.lower() == "prevention":
+        window = text[max(0, cue.span.start - 50) : cue.span.end + 40]
+        groups = (areas[Area.communicable_diseases], areas[Area.noncommunicable_diseases])
+        if any(g.search(window) for g in groups):
+            return False
+        after = re.match(r"\s+of\s+((?:\w+\s+){0,2}\w+)", text[cue.span.end : cue.span.end + 40])
+        if after and not mentions_health(after.group(1)):
+            return False  # "prevention of human trafficking"
+    return True
+
+
 def find_candidates(text: str, published: dt.date | None = None) -> Candidates:
     """Everything the model may choose from, with spans, for one article text."""
     instruments, mechanisms, areas = _compiled()
@@ -594,7 +717,8 @@ def find_candidates(text: str, published: dt.date | None = None) -> Candidates:
     _home_officials(people, parties, text)
     area_cues: dict[Area, list[Cue]] = {}
     for cue in _cues(text, areas, overlap=True):
-        area_cues.setdefault(Area(cue.kind), []).append(cue)
+        if _area_cue_holds(cue, text, areas):
+            area_cues.setdefault(Area(cue.kind), []).append(cue)
     return Candidates(
         health=mentions_health(text),
         parties=parties,
@@ -602,6 +726,6 @@ def find_candidates(text: str, published: dt.date | None = None) -> Candidates:
         dates=find_dates(text, published),
         places=find_places(text, parties),
         instruments=_cues(text, instruments),
-        mechanisms=_cues(text, mechanisms),
+        mechanisms=_cues(text, mechanisms, overlap=True),  # "exchange and training of doctors"
         areas=area_cues,
     )

@@ -126,7 +126,7 @@ class CandidateStrategy:
 
     # Bump when the candidate layer or assembly changes what a record says for the same answer:
     # it is part of the prompt version, so the bulk runner re-runs what it changes.
-    revision = 3
+    revision = 5
 
     def question(self, prepared: Prepared, template: prompting.Template) -> Question:
         c = find_candidates(prepared.text, prepared.article.published)

@@ -7,6 +7,13 @@ fails instead of reaching a server. To re-record after a prompt or schema change
     HEALTHCOOP_RECORD=1 .venv/bin/python -m pytest tests/test_seeds.py
 
 which starts the embedded model server, rewrites `cassettes/<module>/<test>.yaml`, and stops it.
+To record against an embedded model server that is already running (`healthcoop serve-model`),
+name it:
+
+    HEALTHCOOP_RECORD=1 HEALTHCOOP_RECORD_URL=http://127.0.0.1:8080/v1 \
+        .venv/bin/python -m pytest tests/test_seeds.py
+
+It must serve the same model (`qwen2.5-coder-1.5b`), since the model name is in every request.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from healthcoop.settings import Settings
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
 RECORDING = os.environ.get("HEALTHCOOP_RECORD") == "1"
+# a running embedded model server to record from, instead of starting one
+RECORD_URL = os.environ.get("HEALTHCOOP_RECORD_URL") or None
 # Replayed requests go to this address; nothing listens there and nothing needs to.
 REPLAY_BASE_URL = "http://127.0.0.1:8080/v1"
 EMBEDDED_MODEL = "qwen2.5-coder-1.5b"
@@ -56,10 +65,12 @@ def model_settings() -> Iterator[Settings]:
     """Settings pointing at the embedded model: a live server when recording, else replay."""
     from healthcoop.llm import embedded  # importable without the engine; only `running` needs it
 
-    base = Settings(timeout=900, retries=0, embedded_model=EMBEDDED_MODEL)
-    if not RECORDING:
+    # a shared server on a busy machine can take many minutes per request while recording
+    base = Settings(timeout=3600 if RECORDING else 900, retries=0, embedded_model=EMBEDDED_MODEL)
+    if not RECORDING or RECORD_URL:
         # exactly what the embedded runtime sets, so replayed requests match the recorded ones
-        yield base.model_copy(update=embedded.endpoint_update(base, REPLAY_BASE_URL))
+        url = RECORD_URL if RECORDING else REPLAY_BASE_URL
+        yield base.model_copy(update=embedded.endpoint_update(base, url))
         return
     with embedded.running(base) as live:
         yield live
