@@ -4,6 +4,7 @@ records (issue 14)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from itertools import combinations
 
@@ -242,4 +243,24 @@ def test_an_output_that_cannot_be_written_is_a_usage_error(results, tmp_path):
     taken.write_text("", encoding="utf-8")
     result = runner.invoke(app, ["export", str(results), "--to", str(taken)])
     assert result.exit_code == 2 and "cannot write" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_gzipped_results_export_as_the_plain_file_does(results, tmp_path):
+    packed = tmp_path / "results.jsonl.gz"
+    packed.write_bytes(gzip.compress(results.read_bytes()))
+    plain, gz = tmp_path / "plain", tmp_path / "gz"
+    assert runner.invoke(app, ["export", str(results), "--to", str(plain)]).exit_code == 1
+    assert runner.invoke(app, ["export", str(packed), "--to", str(gz)]).exit_code == 1
+    for name in healthcoop.export.TABLES:
+        assert pq.read_table(gz / f"{name}.parquet").equals(
+            pq.read_table(plain / f"{name}.parquet")
+        ), name
+
+
+def test_a_damaged_gzip_file_is_a_usage_error(results, tmp_path):
+    packed = tmp_path / "results.jsonl.gz"
+    packed.write_bytes(gzip.compress(results.read_bytes())[:-20])  # truncated
+    result = runner.invoke(app, ["export", str(packed), "--to", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "cannot be read" in result.output
     assert "Traceback" not in result.output

@@ -8,18 +8,16 @@ they were made.
 
 from __future__ import annotations
 
-import gzip
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
 from healthcoop.schemas import Article, ArticleExtraction
 
-from ..errors import InputError
+from ..files import read_lines as raw_lines
 from ._internals import read_archive
 
 #: Article metadata the `articles` table carries when an archive is given
@@ -68,28 +66,17 @@ def parse(obj: Any, n: int | None = None) -> Line:
     return _unreadable(n, f"{article_id}: status must be 'ok' with an extraction, or 'error'")
 
 
-def _open(path: Path) -> IO[bytes]:
-    if not path.is_file():
-        raise InputError(f"no such results file: {path}", field="path")
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
-
-
 def read_lines(path: str | os.PathLike[str]) -> Iterator[Line]:
     """The results of a file (`.jsonl`, `.jsonl.gz`), one at a time; blank lines skipped."""
-    p = Path(path)
-    try:
-        with _open(p) as stream:
-            for n, raw in enumerate(stream, 1):
-                if not raw.strip():
-                    continue
-                try:
-                    obj = orjson.loads(raw)  # 2-3x the stdlib's speed on records
-                except orjson.JSONDecodeError as exc:
-                    yield _unreadable(n, f"not valid JSON ({exc})")
-                    continue
-                yield parse(obj, n)
-    except (OSError, EOFError) as exc:  # not gzip after all, or truncated
-        raise InputError(f"{p} cannot be read: {exc}", field="path") from None
+    for n, raw in enumerate(raw_lines(path, what="results file"), 1):
+        if not raw.strip():
+            continue
+        try:
+            obj = orjson.loads(raw)  # 2-3x the stdlib's speed on records
+        except orjson.JSONDecodeError as exc:
+            yield _unreadable(n, f"not valid JSON ({exc})")
+            continue
+        yield parse(obj, n)
 
 
 def lines(records: Iterable[Any]) -> Iterator[Line]:
