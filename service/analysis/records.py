@@ -8,6 +8,7 @@ they were made.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -32,10 +33,21 @@ class Line:
     record: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     line: int | None = None  # 1-based line number in the results file, when read from one
+    published: str | None = None  # the article's publication date (ISO), when the line has it
 
     @property
     def ok(self) -> bool:
         return self.record is not None
+
+
+def _iso_date(value: Any) -> str | None:
+    """An ISO date from what a bulk line carries as `published` (None when it is no date)."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return dt.date.fromisoformat(value[:10]).isoformat()
+    except ValueError:
+        return None
 
 
 def _unreadable(n: int | None, message: str) -> Line:
@@ -59,7 +71,8 @@ def parse(obj: Any, n: int | None = None) -> Line:
     if not isinstance(article_id, str) or not article_id:
         return _unreadable(n, "no article_id: not a bulk-runner line or an ArticleExtraction")
     if status == "ok" and isinstance(obj.get("extraction"), Mapping):
-        return Line(article_id, record=dict(obj["extraction"]), line=n)
+        published = _iso_date(obj.get("published"))
+        return Line(article_id, record=dict(obj["extraction"]), line=n, published=published)
     if status == "error":
         error = obj.get("error")
         return Line(article_id, error=dict(error) if isinstance(error, Mapping) else {}, line=n)
