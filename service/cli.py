@@ -699,8 +699,28 @@ def review(
         bool,
         typer.Option("--label-studio", help="write a Label Studio import file instead of the page"),
     ] = False,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            help="events `healthcoop consolidate` wrote (.jsonl[.gz]): adds the stories view "
+            "(each event reported by several articles, with its lifecycle and mentions)"
+        ),
+    ] = None,
+    consolidate: Annotated[
+        bool,
+        typer.Option(
+            "--consolidate",
+            help="consolidate the results into events now and add the stories view (holds "
+            "every meeting and agreement in memory until the end)",
+        ),
+    ] = False,
 ) -> None:
-    """Write the review page: each text with its evidence highlighted beside its record."""
+    """Write the review page: each text with its evidence highlighted beside its record; with
+    --events or --consolidate, also one story across articles with all its mentions."""
+    if events is not None and consolidate:
+        raise typer.BadParameter("give --events or --consolidate, not both")
+    if label_studio and (events is not None or consolidate):
+        raise typer.BadParameter("stories are for the page, not for --label-studio")
     try:
         from .analysis import labels
         from .analysis import review as page
@@ -718,7 +738,7 @@ def review(
                 err=True,
             )
             raise typer.Exit(EXIT_OK)
-        summary = page.write(results, out, texts)
+        summary = page.write(results, out, texts, events=events, consolidate=consolidate)
     except ImportError as exc:
         raise _analysis_missing(exc) from None
     except HealthcoopError as exc:
@@ -731,6 +751,13 @@ def review(
         notes.append(f"{summary.without_text:,} without a text (give --articles)")
     if summary.unplaced_spans:
         notes.append(f"{summary.unplaced_spans:,} evidence spans not at their offsets")
+    if events is not None or consolidate:
+        notes.append(
+            f"{summary.stories:,} stories reported by more than one article "
+            f"({summary.events:,} events)"
+        )
+        if summary.mentions_elsewhere:
+            notes.append(f"{summary.mentions_elsewhere:,} mentions of items not in these results")
     typer.echo("; ".join(notes), err=True)
 
 
