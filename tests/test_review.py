@@ -395,9 +395,11 @@ def test_story_text_from_an_events_file_renders_as_text_and_never_runs(browser, 
         ("b2", "agreements[0]", evil),
         ("zz", "agreements[0]", "an article these results do not have"),
     ], title="<script>document.title='PWNED'</script>")]  # fmt: skip
+    # an event none of these results reports is not one of the page's stories
+    events.append(_event("agr-y", [("y1", "agreements[0]", "a"), ("y2", "agreements[0]", "b")]))
     out = tmp_path / "evil.html"
     summary = review.write([record_b(own_text=True)], out, events=events)
-    assert summary.stories == 1 and summary.mentions_elsewhere == 1
+    assert (summary.events, summary.stories, summary.mentions_elsewhere) == (1, 1, 1)
     tree = dom(browser, out, "#story=agr-x", tmp_path)
     assert tree.body.get("data-pwned") is None and tree.findtext(".//title") != "PWNED"
     (box,) = tree.xpath('//section[@id="story"]')

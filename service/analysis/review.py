@@ -262,7 +262,10 @@ def render(
         events = consolidating.events()
     if events is not None:
         items = {e["id"]: {f"{i['field']}:{i['index']}" for i in e["items"]} for e in entries}
-        stories = sorted((story(ev, items) for ev in events), key=_story_order)
+        # an events file may cover a whole archive: only stories these results take part in
+        told = (story(ev, items) for ev in events)
+        stories = sorted((x for x in told if any(m["article_id"] in items for m in x["mentions"])),
+                         key=_story_order)  # fmt: skip
         summary.events = len(stories)
         summary.stories = sum(s["articles"] > 1 for s in stories)
         summary.mentions_elsewhere = sum(not m["found"] for s in stories for m in s["mentions"])
