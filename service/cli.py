@@ -638,8 +638,27 @@ def export_(
         Path | None,
         typer.Option(help="the archive the results came from: fills published, title, url, source"),
     ] = None,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            help="events `healthcoop consolidate` wrote (.jsonl[.gz]): adds the events and "
+            "event_mentions tables (streamed)"
+        ),
+    ] = None,
+    consolidate: Annotated[
+        bool,
+        typer.Option(
+            "--consolidate",
+            help="consolidate the results into events in the same pass and add the events and "
+            "event_mentions tables; holds every meeting and agreement in memory until the end "
+            "(about 2.5 KB each), so for a large archive prefer --events",
+        ),
+    ] = False,
 ) -> None:
-    """Write tidy tables (articles, parties, ..., dyads, errors) or the cooperation network."""
+    """Write tidy tables (articles, parties, ..., dyads, errors) or the cooperation network;
+    with --events or --consolidate, also events across articles and their mentions."""
+    if events is not None and consolidate:
+        raise typer.BadParameter("give --events or --consolidate, not both")
     try:
         from .analysis import export as ex
         from .analysis.records import read_articles
@@ -647,7 +666,9 @@ def export_(
         raise _analysis_missing(exc) from None
     try:
         meta = read_articles(articles, with_text=False) if articles else None
-        summary = ex.export(results, to, formats=formats, articles=meta)
+        summary = ex.export(
+            results, to, formats=formats, articles=meta, events=events, consolidate=consolidate
+        )
     except ImportError as exc:
         raise _analysis_missing(exc) from None
     except HealthcoopError as exc:
@@ -655,7 +676,7 @@ def export_(
     except OSError as exc:  # an output that cannot be written: a usage error, not a traceback
         what = exc.filename or "the output"
         raise _fail(InputError(f"cannot write {what}: {exc.strerror}")) from None
-    rows = ", ".join(f"{n} {summary.rows[n]:,}" for n in ex.TABLES if summary.rows[n])
+    rows = ", ".join(f"{n} {k:,}" for n, k in summary.rows.items() if k)
     typer.echo(
         f"{summary.records:,} results ({summary.errors:,} error lines, {summary.unreadable:,} "
         f"unreadable) → {to}: {rows or 'no rows'}",
@@ -678,8 +699,28 @@ def review(
         bool,
         typer.Option("--label-studio", help="write a Label Studio import file instead of the page"),
     ] = False,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            help="events `healthcoop consolidate` wrote (.jsonl[.gz]): adds the stories view "
+            "(each event reported by several articles, with its lifecycle and mentions)"
+        ),
+    ] = None,
+    consolidate: Annotated[
+        bool,
+        typer.Option(
+            "--consolidate",
+            help="consolidate the results into events now and add the stories view (holds "
+            "every meeting and agreement in memory until the end)",
+        ),
+    ] = False,
 ) -> None:
-    """Write the review page: each text with its evidence highlighted beside its record."""
+    """Write the review page: each text with its evidence highlighted beside its record; with
+    --events or --consolidate, also one story across articles with all its mentions."""
+    if events is not None and consolidate:
+        raise typer.BadParameter("give --events or --consolidate, not both")
+    if label_studio and (events is not None or consolidate):
+        raise typer.BadParameter("stories are for the page, not for --label-studio")
     try:
         from .analysis import labels
         from .analysis import review as page
@@ -697,7 +738,7 @@ def review(
                 err=True,
             )
             raise typer.Exit(EXIT_OK)
-        summary = page.write(results, out, texts)
+        summary = page.write(results, out, texts, events=events, consolidate=consolidate)
     except ImportError as exc:
         raise _analysis_missing(exc) from None
     except HealthcoopError as exc:
@@ -710,6 +751,13 @@ def review(
         notes.append(f"{summary.without_text:,} without a text (give --articles)")
     if summary.unplaced_spans:
         notes.append(f"{summary.unplaced_spans:,} evidence spans not at their offsets")
+    if events is not None or consolidate:
+        notes.append(
+            f"{summary.stories:,} stories reported by more than one article "
+            f"({summary.events:,} events)"
+        )
+        if summary.mentions_elsewhere:
+            notes.append(f"{summary.mentions_elsewhere:,} mentions of items not in these results")
     typer.echo("; ".join(notes), err=True)
 
 

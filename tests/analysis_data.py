@@ -32,6 +32,12 @@ TEXT_B = (
     "<img src=x onerror=\"document.body.setAttribute('data-pwned','2')\"> "
     "Officials from both ministries met in Lima on 12 May 2025."
 )
+# a second outlet's report of the vaccine MoU of TEXT_A (one event, two mentions)
+TEXT_E = (
+    "NAIROBI - The Kenyan health ministry said on Wednesday that Kenya and Pakistan will make "
+    "vaccines together under a memorandum of understanding signed in Karachi on 3 March 2025. "
+    "Minister Amina Odhiambo led the Kenyan delegation."
+)
 TEXT_C = "A local hospital opened a new wing for children; no foreign partner took part."
 
 
@@ -120,6 +126,32 @@ def record_b(article_id: str = "b2", *, own_text: bool = False) -> ArticleExtrac
     )  # fmt: skip
 
 
+def record_e(article_id: str = "e5") -> ArticleExtraction:
+    t = TEXT_E
+    return ArticleExtraction(
+        article_id=article_id,
+        relevant=True,
+        parties=[
+            Party(name="Kenya", kind="country", code="KEN",
+                  evidence=[span(t, "Kenyan"), span(t, "Kenya")]),
+            Party(name="Pakistan", kind="country", code="PAK", evidence=[span(t, "Pakistan")]),
+        ],
+        officials=[
+            Official(name="Amina Odhiambo", title="Minister", party="KEN",
+                     evidence=[span(t, "Amina Odhiambo")]),
+        ],
+        agreements=[
+            Agreement(instrument="mou", status="signed", parties=["KEN", "PAK"],
+                      date=dt.date(2025, 3, 3),
+                      evidence=[span(t, "memorandum of understanding signed in Karachi on "
+                                        "3 March 2025"), span(t, "make vaccines together")]),
+        ],
+        areas=["vaccines"],
+        summary="Kenya and Pakistan signed a vaccine production MoU.",
+        provenance=provenance(t),
+    )  # fmt: skip
+
+
 def record_c(article_id: str = "c3") -> ArticleExtraction:
     return ArticleExtraction(
         article_id=article_id, relevant=False, summary="", provenance=provenance(TEXT_C)
@@ -148,5 +180,7 @@ def archive_rows() -> list[dict]:
         {"id": "b2", "text": TEXT_B, "title": "Border clinics <b>plan</b>",
          "published": "2025-05-13"},
         {"id": "c3", "text": TEXT_C, "published": "2025-06-01"},
+        {"id": "e5", "text": TEXT_E, "title": "Kenya, Pakistan to make vaccines",
+         "published": "2025-03-05", "source": "example.net"},
         {"id": "d4", "text": "An article the model could not answer in time."},
     ]  # fmt: skip

@@ -1,7 +1,9 @@
 """`healthcoop review`: the page opened in a real headless browser (Debian's chromium). The
 highlighted spans in the rendered DOM are exactly the records' evidence spans, an article's
 `<script>` renders as text and never runs, items and filters work, 1,000 articles paginate,
-and the page needs no network (issue 14)."""
+and the page needs no network (issue 14). Given events, a stories view lists each story
+reported by several articles with exactly its mentions, and a mention opens its article with
+exactly that item's spans emphasized (issue 15, item 5)."""
 
 from __future__ import annotations
 
@@ -23,12 +25,14 @@ from healthcoop.cli import app
 from tests.analysis_data import (
     TEXT_A,
     TEXT_B,
+    TEXT_E,
     archive_rows,
     bulk_line,
     error_line,
     record_a,
     record_b,
     record_c,
+    record_e,
     span,
 )
 
@@ -235,3 +239,223 @@ def test_read_articles_keeps_texts_by_id(tmp_path):
     archive.write_text("".join(json.dumps(r) + "\n" for r in archive_rows()), encoding="utf-8")
     got = read_articles(archive)
     assert got["a1"].text == TEXT_A and got["a1"].published == "2025-03-04"
+
+
+# ---------------------------------------------------------------- stories (issue 15, item 5)
+
+TEXTS = {"a1": TEXT_A, "b2": TEXT_B, "e5": TEXT_E}
+RECORDS = {r.article_id: r for r in (record_a(), record_b(), record_c(), record_e())}
+
+
+@pytest.fixture
+def stories(tmp_path):
+    """Results in which two outlets (a1, e5) report one MoU, the events `healthcoop
+    consolidate` made of them, and the review page written with those events."""
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text("".join(json.dumps(r) + "\n" for r in archive_rows()), encoding="utf-8")
+    results = tmp_path / "results.jsonl"
+    lines = [bulk_line(r) for r in RECORDS.values()] + [error_line()]
+    results.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    events = tmp_path / "events.jsonl"
+    made = runner.invoke(app, ["consolidate", str(results), "-o", str(events),
+                               "--articles", str(archive)])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    out = tmp_path / "stories.html"
+    result = runner.invoke(app, ["review", str(results), "--articles", str(archive),
+                                 "--events", str(events), "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 stories reported by more than one article (4 events)" in result.output
+    evs = [json.loads(x) for x in events.read_text(encoding="utf-8").splitlines()]
+    return out, evs, (results, archive)
+
+
+def _item_key(item: str) -> str:
+    """ "agreements[0]" → "agreement:0", as the page names an item."""
+    name, index = item.rstrip("]").split("[")
+    return f"{name.removesuffix('s')}:{index}"
+
+
+def _the_story(evs):
+    (mou,) = [e for e in evs if len({m["article_id"] for m in e["mentions"]}) > 1]
+    return mou
+
+
+def test_the_stories_view_lists_the_events_reported_by_more_than_one_article(
+    browser, stories, tmp_path
+):
+    out, evs, _ = stories
+    tree = dom(browser, out, "#view=stories", tmp_path)
+    assert [li.get("data-story") for li in tree.xpath('//ol[@id="list"]/li')] == [
+        _the_story(evs)["event_id"]
+    ]
+    # and, asked for, every event: a mention reported once is an event too
+    tree = dom(browser, out, "#view=stories&single=1", tmp_path)
+    listed = [li.get("data-story") for li in tree.xpath('//ol[@id="list"]/li')]
+    assert sorted(listed) == sorted(e["event_id"] for e in evs) and len(evs) == 4
+    assert listed[0] == _the_story(evs)["event_id"]  # the most reported first
+
+
+def test_a_story_lists_exactly_its_mentions_with_its_lifecycle(browser, stories, tmp_path):
+    out, evs, _ = stories
+    mou = _the_story(evs)
+    tree = dom(browser, out, f"#story={mou['event_id']}", tmp_path)
+    (box,) = tree.xpath('//section[@id="story"]')
+    assert box.get("hidden") is None and box.get("data-story") == mou["event_id"]
+    assert tree.xpath('//article[@id="article"]/@hidden') == [""]  # the story alone
+    mentions = box.xpath('.//ul[@id="mentions"]/li')
+    assert [(li.get("data-article"), li.get("data-item")) for li in mentions] == [
+        (m["article_id"], _item_key(m["item"])) for m in mou["mentions"]
+    ]
+    assert sorted(li.get("data-article") for li in mentions) == ["a1", "e5"]
+    # each mention quotes its first evidence span and links to its article's item
+    for li, m in zip(mentions, mou["mentions"], strict=True):
+        assert li.xpath("string(.//q)") == m["evidence"][0]["text"]
+        (link,) = li.xpath(".//a")
+        assert link.get("href") == f"#a={m['article_id']}&item=agreement%3A0"
+    steps = box.xpath('.//ol[@class="lifecycle"]/li')
+    assert [li.text_content().split(" · ")[:2] for li in steps] == [["signed", "2025-03-03"]]
+    chips = [c.text_content() for c in box.xpath('.//span[@class="chip"]')]
+    assert chips == mou["because"] and chips[0] == "same parties KEN+PAK"
+
+
+def _active(tree) -> list[tuple[int, int]]:
+    """The text ranges the page emphasizes, contiguous marks joined."""
+    marks = tree.xpath('//div[@id="text"]//mark[contains(@class, "active")]')
+    ranges = sorted((int(m.get("data-start")), int(m.get("data-end"))) for m in marks)
+    out: list[tuple[int, int]] = []
+    for start, end in ranges:
+        if out and out[-1][1] == start:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_choosing_a_mention_opens_its_article_with_exactly_that_items_spans(
+    browser, stories, tmp_path, k
+):
+    out, evs, _ = stories
+    mou = _the_story(evs)
+    m = mou["mentions"][k]
+    aid, key = m["article_id"], _item_key(m["item"])
+    # the page opens a mention as a click on it would (deep link #story=...&mention=k)
+    tree = dom(browser, out, f"#story={mou['event_id']}&mention={k}", tmp_path)
+    assert tree.xpath('//section[@id="story"]/@hidden') == [""]
+    assert tree.xpath('string(//div[@id="text"])') == TEXTS[aid]
+    assert tree.xpath('//li[contains(@class, "current")]/@data-id') == [aid]
+    field, index = key.split(":")
+    item = getattr(RECORDS[aid], FIELDS[field])[int(index)]
+    assert _active(tree) == sorted((s.start, s.end) for s in item.evidence)
+    (li,) = tree.xpath('//li[contains(@class, "item") and contains(@class, "active")]')
+    assert li.get("data-item") == key
+    assert tree.xpath('//aside[@id="record"]//button[contains(@class, "back")]')
+
+
+def test_an_item_that_is_part_of_a_story_links_to_it(browser, stories, tmp_path):
+    out, evs, _ = stories
+    mou = _the_story(evs)
+    tree = dom(browser, out, "#a=e5", tmp_path)
+    links = tree.xpath('//aside[@id="record"]//span[contains(@class, "story-link")]')
+    assert [(ln.getparent().get("data-item"), ln.get("data-story")) for ln in links] == [
+        ("agreement:0", mou["event_id"])
+    ]
+    assert links[0].text_content() == "story: 2 articles"
+    tree = dom(browser, out, "#a=b2", tmp_path)  # b2's items are reported by b2 alone
+    assert not tree.xpath('//span[contains(@class, "story-link")]')
+
+
+def test_consolidating_in_the_same_pass_gives_the_same_stories(browser, stories, tmp_path):
+    out, evs, (results, archive) = stories
+    now = tmp_path / "now.html"
+    result = runner.invoke(app, ["review", str(results), "--articles", str(archive),
+                                 "--consolidate", "-o", str(now)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    mou = _the_story(evs)
+    tree = dom(browser, now, f"#story={mou['event_id']}", tmp_path)
+    mentions = tree.xpath('//ul[@id="mentions"]/li')
+    assert [(li.get("data-article"), li.get("data-item")) for li in mentions] == [
+        (m["article_id"], _item_key(m["item"])) for m in mou["mentions"]
+    ]
+
+
+def _event(event_id, mentions, **fields):
+    return {"event_id": event_id, "kind": "agreement", "parties": ["CHL", "PER"],
+            "instrument": "protocol", "date": None, "location": None, "status": "proposed",
+            "lifecycle": [{"status": "proposed", "date": None, "article_id": mentions[0][0]}],
+            "title": None, "because": ["same parties CHL+PER", "same instrument protocol"],
+            "mentions": [{"article_id": a, "item": item, "status": "proposed", "date": None,
+                          "published": None, "evidence": [{"start": 0, "end": 5, "text": q}]}
+                         for a, item, q in mentions], **fields}  # fmt: skip
+
+
+def test_story_text_from_an_events_file_renders_as_text_and_never_runs(browser, tmp_path):
+    evil = "<img src=x onerror=\"document.body.setAttribute('data-pwned','3')\">"
+    events = [_event("agr-x", [
+        ("b2", "agreements[0]", evil),
+        ("zz", "agreements[0]", "an article these results do not have"),
+    ], title="<script>document.title='PWNED'</script>")]  # fmt: skip
+    # an event none of these results reports is not one of the page's stories
+    events.append(_event("agr-y", [("y1", "agreements[0]", "a"), ("y2", "agreements[0]", "b")]))
+    out = tmp_path / "evil.html"
+    summary = review.write([record_b(own_text=True)], out, events=events)
+    assert (summary.events, summary.stories, summary.mentions_elsewhere) == (1, 1, 1)
+    tree = dom(browser, out, "#story=agr-x", tmp_path)
+    assert tree.body.get("data-pwned") is None and tree.findtext(".//title") != "PWNED"
+    (box,) = tree.xpath('//section[@id="story"]')
+    assert box.xpath("string(.//h2)") == "<script>document.title='PWNED'</script>"
+    assert not box.xpath(".//script | .//img")
+    b2, zz = box.xpath('.//ul[@id="mentions"]/li')
+    assert b2.xpath(".//a") and "onerror" in b2.xpath("string(.//q)")
+    # a mention of an article not in these results is listed, but leads nowhere
+    assert not zz.xpath(".//a") and "not in these results" in zz.text_content()
+
+
+def test_a_thousand_articles_with_their_stories_paginate_and_render_one(browser, tmp_path):
+    records = [record_b(f"n{i:04d}", own_text=True) for i in range(1000)]
+    events = [_event(f"agr-{i:04d}", [(f"n{2 * i:04d}", "agreements[0]", "Chile"),
+                                      (f"n{2 * i + 1:04d}", "agreements[0]", "Chile")])
+              for i in range(500)]  # fmt: skip
+    out = tmp_path / "big.html"
+    summary = review.write(records, out, events=events)
+    assert summary.stories == 500
+    tree = dom(browser, out, "#story=agr-0377", tmp_path)
+    assert len(tree.xpath('//ol[@id="list"]/li')) == 50
+    assert tree.xpath('string(//span[@id="page"])') == "page 8 of 10"
+    assert tree.xpath('//section[@id="story"]/@data-story') == ["agr-0377"]
+    assert len(tree.xpath('//ul[@id="mentions"]/li')) == 2
+
+
+def test_without_events_the_page_has_no_stories_view(browser, page, tmp_path):
+    tree = dom(browser, page, "#view=stories", tmp_path)
+    assert tree.xpath('//div[@id="views"]/@hidden') == [""]
+    assert tree.xpath('//section[@id="story"]/@hidden') == [""]
+    assert tree.xpath('//li[contains(@class, "current")]/@data-id') == ["a1"]
+
+
+def test_events_and_consolidate_together_are_a_usage_error(stories, tmp_path):
+    _, _, (results, _) = stories
+    events = tmp_path / "events.jsonl"
+    both = runner.invoke(app, ["review", str(results), "--events", str(events),
+                               "--consolidate", "-o", str(tmp_path / "x.html")])  # fmt: skip
+    assert both.exit_code == 2 and "not both" in both.output
+    tasks = runner.invoke(app, ["review", str(results), "--consolidate", "--label-studio",
+                                "-o", str(tmp_path / "t.json")])  # fmt: skip
+    assert tasks.exit_code == 2 and "not for --label-studio" in tasks.output
+
+
+@pytest.mark.parametrize(
+    ("fragment", "kinds"),
+    [
+        ("&party=CHL", [("agreement", "CHL PER"), ("meeting", "CHL PER")]),
+        ("&field=meeting", [("meeting", "CHL PER"), ("meeting", "KEN PAK")]),
+        ("&status=signed", [("agreement", "KEN PAK")]),
+        ("&field=mechanism", []),  # mechanisms are not consolidated
+    ],
+)
+def test_the_filters_choose_stories_too(browser, stories, tmp_path, fragment, kinds):
+    out, evs, _ = stories
+    tree = dom(browser, out, "#view=stories&single=1" + fragment, tmp_path)
+    by_id = {e["event_id"]: e for e in evs}
+    listed = [by_id[li.get("data-story")] for li in tree.xpath('//ol[@id="list"]/li')]
+    assert sorted((e["kind"], " ".join(e["parties"])) for e in listed) == kinds

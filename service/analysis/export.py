@@ -2,16 +2,20 @@
 
 One row per item, keyed by `article_id`: articles, parties, officials, meetings, agreements,
 mechanisms, areas, evidence, dyads (one row per pair of parties cooperating in an item: the
-shape event-data analysts load) and errors. `tables(records)` returns them as pyarrow Tables;
-`export(...)` streams a results file to Parquet (one row group per batch), CSV (same columns;
-lists joined with ";") or GraphML (the cooperation network, `network.py`), in flat memory.
+shape event-data analysts load) and errors. On request, events consolidated across articles
+and their mentions, split as GDELT splits events from mentions: `events` (one row per event)
+and `event_mentions` (one row per mention), from an events file or consolidated in the same
+pass. `tables(records)` returns them as pyarrow Tables; `export(...)` streams a results file
+to Parquet (one row group per batch), CSV (same columns; lists joined with ";") or GraphML
+(the cooperation network, `network.py`), in flat memory (but for `consolidate=True`, which
+holds every mention until the end).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -21,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError
+from .events import Consolidating, item_of, read_events
 from .records import ArticleInfo, Line, lines, read_lines
 
 #: results per batch: one Parquet row group per table per batch; memory holds one batch
@@ -37,6 +42,7 @@ ITEMS = {
 
 _S, _I, _B, _D = pa.string(), pa.int32(), pa.bool_(), pa.date32()
 _L = pa.list_(pa.string())
+_LD = pa.list_(pa.date32())
 
 
 def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
@@ -83,8 +89,23 @@ SCHEMAS: dict[str, pa.Schema] = {
     "errors": _schema(
         ("article_id", _S), ("line", pa.int64()), ("type", _S), ("message", _S), ("detail", _S)
     ),
+    # events across articles (only when asked for: `events=` / `consolidate=True`)
+    "events": _schema(
+        ("event_id", _S), ("kind", _S), ("parties", _L), ("instrument", _S), ("date", _D),
+        ("city", _S), ("country", _S), ("forum", _S), ("status", _S), ("title", _S),
+        ("lifecycle_statuses", _L), ("lifecycle_dates", _LD), ("lifecycle_article_ids", _L),
+        ("n_mentions", _I), ("article_ids", _L), ("because", _L),
+    ),
+    "event_mentions": _schema(
+        ("event_id", _S), ("article_id", _S), ("item", _S), ("item_type", _S),
+        ("item_index", _I), ("status", _S), ("date", _D), ("published", _D),
+        ("evidence_start", _I), ("evidence_end", _I), ("evidence_text", _S),
+    ),
 }  # fmt: skip
-TABLES = tuple(SCHEMAS)
+#: the tables every export writes (one row per item of the records)
+TABLES = tuple(n for n in SCHEMAS if n not in ("events", "event_mentions"))
+#: the tables of events across articles, written when events are given or consolidated
+EVENT_TABLES = ("events", "event_mentions")
 
 
 # ---------------------------------------------------------------- records → columns
@@ -119,6 +140,8 @@ class _Columns:
 def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
     if pa.types.is_date32(type_):  # ISO date strings: one vectorised cast beats parsing each
         return pa.array(values, _S).cast(_D)
+    if type_ == _LD:
+        return pa.array(values, _L).cast(_LD)
     return pa.array(values, type_)
 
 
@@ -152,6 +175,8 @@ class Collector:
         prov = r.get("provenance") or {}
         info = self.meta.get(aid) if self.meta else None
         meta = (info.published, info.title, info.url, info.source) if info else (None,) * 4
+        if line.published is not None:  # a bulk line carries its article's publication date
+            meta = (line.published, *meta[1:])
         t["articles"].add(aid, r.get("relevant"), r.get("summary"), *meta, prov.get("model"),
                           prov.get("prompt_version"), prov.get("schema_version"))  # fmt: skip
         evidence = t["evidence"]
@@ -190,6 +215,56 @@ class Collector:
             areas.add(aid, area)
 
 
+class EventCollector:
+    """Turns events (as `healthcoop consolidate` writes them) into rows of the `events` and
+    `event_mentions` tables; `flush` hands over a batch."""
+
+    def __init__(self) -> None:
+        self.events = 0
+        self._new()
+
+    def _new(self) -> None:
+        self.t = {name: _Columns(name) for name in EVENT_TABLES}
+
+    def flush(self) -> dict[str, pa.RecordBatch]:
+        batches = {name: cols.batch() for name, cols in self.t.items()}
+        self._new()
+        return batches
+
+    def add(self, event: Mapping[str, Any]) -> None:
+        """Append one event's row and a row for each of its mentions."""
+        self.events += 1
+        eid = event.get("event_id")
+        loc = event.get("location") or {}
+        steps = [s for s in event.get("lifecycle") or () if isinstance(s, Mapping)]
+        mentions = [m for m in event.get("mentions") or () if isinstance(m, Mapping)]
+        article_ids = list(dict.fromkeys(m.get("article_id") for m in mentions))
+        self.t["events"].add(
+            eid, event.get("kind"), list(event.get("parties") or ()), event.get("instrument"),
+            event.get("date"), loc.get("city"), loc.get("country"), event.get("forum"),
+            event.get("status"), event.get("title"), [s.get("status") for s in steps],
+            [s.get("date") for s in steps], [s.get("article_id") for s in steps],
+            len(mentions), article_ids, list(event.get("because") or ()),
+        )  # fmt: skip
+        rows = self.t["event_mentions"]
+        for m in mentions:
+            item_type, index = item_of(m.get("item"))
+            first = next((s for s in m.get("evidence") or () if isinstance(s, Mapping)), {})
+            rows.add(eid, m.get("article_id"), m.get("item"), item_type, index, m.get("status"),
+                     m.get("date"), m.get("published"), first.get("start"), first.get("end"),
+                     first.get("text"))  # fmt: skip
+
+
+def _event_source(
+    events: Iterable[Mapping[str, Any]] | str | os.PathLike[str] | None, consolidate: bool
+) -> Iterable[Mapping[str, Any]] | None:
+    if events is not None and consolidate:
+        raise InputError("give events or consolidate, not both", field="events")
+    if isinstance(events, (str, os.PathLike)):
+        return read_events(events)
+    return events
+
+
 def _dyads(table: _Columns, aid: str, item_type: str, index: int, parties: Any, *rest: Any):
     """One row per pair of the item's distinct parties, in code order."""
     codes = sorted(set(parties or ()))
@@ -198,23 +273,63 @@ def _dyads(table: _Columns, aid: str, item_type: str, index: int, parties: Any, 
 
 
 def tables(
-    records: Iterable[Any], *, articles: Mapping[str, ArticleInfo] | None = None
+    records: Iterable[Any],
+    *,
+    articles: Mapping[str, ArticleInfo] | None = None,
+    events: Iterable[Mapping[str, Any]] | str | os.PathLike[str] | None = None,
+    consolidate: bool = False,
 ) -> dict[str, pa.Table]:
     """The tidy tables of records (ArticleExtraction models or dicts, or bulk-runner lines),
-    as pyarrow Tables by name. `articles` (id → ArticleInfo) fills published/title/url/source."""
+    as pyarrow Tables by name. `articles` (id → ArticleInfo) fills published/title/url/source.
+
+    With `events` (event dicts, or the path of a file `healthcoop consolidate` wrote) or
+    `consolidate=True` (consolidate the records now), also `events` and `event_mentions`."""
+    source = _event_source(events, consolidate)
+    consolidating = Consolidating(articles) if consolidate else None
     collector = Collector(articles)
-    parts: dict[str, list[pa.RecordBatch]] = {n: [] for n in TABLES}
+    names = TABLES + (EVENT_TABLES if source is not None or consolidate else ())
+    parts: dict[str, list[pa.RecordBatch]] = {n: [] for n in names}
     for line in lines(records):
         collector.add(line)
+        if consolidating is not None:
+            consolidating.add(line)
         if collector.results % BATCH == 0:
             for n, b in collector.flush().items():
                 parts[n].append(b)
     for n, b in collector.flush().items():
         parts[n].append(b)
-    return {n: pa.Table.from_batches(parts[n], schema=SCHEMAS[n]) for n in TABLES}
+    if consolidating is not None:
+        source = consolidating.events()
+    if source is not None:
+        for n, b in _event_batches(source, BATCH):
+            parts[n].append(b)
+    return {n: pa.Table.from_batches(parts[n], schema=SCHEMAS[n]) for n in names}
+
+
+def _event_batches(
+    events: Iterable[Mapping[str, Any]], size: int
+) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """(table name, batch) for events, `size` events a batch."""
+    collector = EventCollector()
+    for event in events:
+        collector.add(event)
+        if collector.events % size == 0:
+            yield from collector.flush().items()
+    yield from collector.flush().items()
 
 
 # ---------------------------------------------------------------- files
+
+
+def _joined(col: pa.Array) -> pa.Array:
+    """A list column as strings joined with ";"; a null element is an empty string, so that
+    parallel lists (a lifecycle's statuses and dates) stay aligned."""
+    if col.type != _L:
+        col = col.cast(_L)
+    if col.values.null_count:
+        values = pc.fill_null(col.values, "")
+        col = pa.ListArray.from_arrays(col.offsets, values, mask=col.is_null())
+    return pc.binary_join(col, ";")
 
 
 def csv_view(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -222,7 +337,7 @@ def csv_view(batch: pa.RecordBatch) -> pa.RecordBatch:
     arrays, fields = [], []
     for col, f in zip(batch.columns, batch.schema, strict=True):
         if pa.types.is_list(f.type):
-            col, f = pc.binary_join(col, ";"), pa.field(f.name, _S)
+            col, f = _joined(col), pa.field(f.name, _S)
         arrays.append(col)
         fields.append(f)
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
@@ -231,13 +346,15 @@ def csv_view(batch: pa.RecordBatch) -> pa.RecordBatch:
 class _TableWriters:
     """One open writer per table and format; each batch becomes a Parquet row group."""
 
-    def __init__(self, out: Path, formats: Iterable[str]) -> None:
+    def __init__(self, out: Path, formats: Iterable[str], names: Iterable[str] = TABLES) -> None:
         import pyarrow.csv as pcsv
         import pyarrow.parquet as pq
 
         self.writers: list[tuple[str, str, Any]] = []
+        names = list(names)
         for fmt in formats:
-            for name, schema in SCHEMAS.items():
+            for name in names:
+                schema = SCHEMAS[name]
                 if fmt == "parquet":
                     w = pq.ParquetWriter(out / f"{name}.parquet", schema)
                 else:
@@ -268,6 +385,7 @@ class ExportSummary:
     records: int = 0
     errors: int = 0
     unreadable: int = 0
+    events: int = 0
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLES, 0))
     files: list[Path] = field(default_factory=list)
 
@@ -279,14 +397,23 @@ def export(
     formats: Iterable[str] = ("parquet",),
     articles: Mapping[str, ArticleInfo] | None = None,
     batch_size: int = BATCH,
+    events: Iterable[Mapping[str, Any]] | str | os.PathLike[str] | None = None,
+    consolidate: bool = False,
 ) -> ExportSummary:
     """Stream results (a file, or records in Python) into `out_dir` in each format: Parquet
-    and CSV tables, and `network.graphml`."""
+    and CSV tables, and `network.graphml`. With `events` (event dicts or an events file,
+    streamed) or `consolidate=True` (mentions held in memory), also the `events` and
+    `event_mentions` tables."""
     fmts = list(dict.fromkeys(formats))
     unknown = [f for f in fmts if f not in FORMATS]
     if unknown or not fmts:
         raise InputError(f"unknown format {unknown[0] if unknown else '(none)'}; use "
                          + ", ".join(FORMATS), field="format")  # fmt: skip
+    event_source = _event_source(events, consolidate)
+    with_events = event_source is not None or consolidate
+    table_formats = [f for f in fmts if f != "graphml"]
+    if with_events and not table_formats:
+        raise InputError("events are tables: add --format parquet or csv", field="format")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     source = read_lines(results) if isinstance(results, (str, os.PathLike)) else lines(results)
@@ -295,14 +422,16 @@ def export(
         from .network import NetworkBuilder
 
         network = NetworkBuilder()
-    writers = _TableWriters(out, [f for f in fmts if f != "graphml"])
+    names = TABLES + (EVENT_TABLES if with_events else ())
+    writers = _TableWriters(out, table_formats, names)
     collector = Collector(articles)
+    consolidating = Consolidating(articles) if consolidate else None
     summary = ExportSummary()
 
-    def write() -> None:
-        for name, b in collector.flush().items():
+    def write(batches: Iterable[tuple[str, pa.RecordBatch]]) -> None:
+        for name, b in batches:
             writers.write(name, b)
-            summary.rows[name] += b.num_rows
+            summary.rows[name] = summary.rows.get(name, 0) + b.num_rows
 
     try:
         for line in source:
@@ -310,13 +439,19 @@ def export(
             if line.record is not None:
                 if network is not None:
                     network.add(line.record)
+                if consolidating is not None:
+                    consolidating.add(line)
             elif (line.error or {}).get("type") == "unreadable_line":
                 summary.unreadable += 1
             else:
                 summary.errors += 1
             if collector.results % batch_size == 0:
-                write()
-        write()
+                write(collector.flush().items())
+        write(collector.flush().items())
+        if consolidating is not None:
+            event_source = consolidating.events()
+        if event_source is not None:
+            write(_event_batches(_counted(event_source, summary), batch_size))
     finally:
         summary.records = collector.results
         summary.files = [out / f for f in writers.close()]
@@ -325,3 +460,11 @@ def export(
         network.write_graphml(path)
         summary.files.append(path)
     return summary
+
+
+def _counted(
+    events: Iterable[Mapping[str, Any]], summary: ExportSummary
+) -> Iterator[Mapping[str, Any]]:
+    for event in events:
+        summary.events += 1
+        yield event

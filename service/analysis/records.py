@@ -8,18 +8,17 @@ they were made.
 
 from __future__ import annotations
 
-import gzip
+import datetime as dt
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
 from healthcoop.schemas import Article, ArticleExtraction
 
-from ..errors import InputError
+from ..files import read_lines as raw_lines
 from ._internals import read_archive
 
 #: Article metadata the `articles` table carries when an archive is given
@@ -34,10 +33,21 @@ class Line:
     record: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     line: int | None = None  # 1-based line number in the results file, when read from one
+    published: str | None = None  # the article's publication date (ISO), when the line has it
 
     @property
     def ok(self) -> bool:
         return self.record is not None
+
+
+def _iso_date(value: Any) -> str | None:
+    """An ISO date from what a bulk line carries as `published` (None when it is no date)."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return dt.date.fromisoformat(value[:10]).isoformat()
+    except ValueError:
+        return None
 
 
 def _unreadable(n: int | None, message: str) -> Line:
@@ -61,35 +71,25 @@ def parse(obj: Any, n: int | None = None) -> Line:
     if not isinstance(article_id, str) or not article_id:
         return _unreadable(n, "no article_id: not a bulk-runner line or an ArticleExtraction")
     if status == "ok" and isinstance(obj.get("extraction"), Mapping):
-        return Line(article_id, record=dict(obj["extraction"]), line=n)
+        published = _iso_date(obj.get("published"))
+        return Line(article_id, record=dict(obj["extraction"]), line=n, published=published)
     if status == "error":
         error = obj.get("error")
         return Line(article_id, error=dict(error) if isinstance(error, Mapping) else {}, line=n)
     return _unreadable(n, f"{article_id}: status must be 'ok' with an extraction, or 'error'")
 
 
-def _open(path: Path) -> IO[bytes]:
-    if not path.is_file():
-        raise InputError(f"no such results file: {path}", field="path")
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
-
-
 def read_lines(path: str | os.PathLike[str]) -> Iterator[Line]:
     """The results of a file (`.jsonl`, `.jsonl.gz`), one at a time; blank lines skipped."""
-    p = Path(path)
-    try:
-        with _open(p) as stream:
-            for n, raw in enumerate(stream, 1):
-                if not raw.strip():
-                    continue
-                try:
-                    obj = orjson.loads(raw)  # 2-3x the stdlib's speed on records
-                except orjson.JSONDecodeError as exc:
-                    yield _unreadable(n, f"not valid JSON ({exc})")
-                    continue
-                yield parse(obj, n)
-    except (OSError, EOFError) as exc:  # not gzip after all, or truncated
-        raise InputError(f"{p} cannot be read: {exc}", field="path") from None
+    for n, raw in enumerate(raw_lines(path, what="results file"), 1):
+        if not raw.strip():
+            continue
+        try:
+            obj = orjson.loads(raw)  # 2-3x the stdlib's speed on records
+        except orjson.JSONDecodeError as exc:
+            yield _unreadable(n, f"not valid JSON ({exc})")
+            continue
+        yield parse(obj, n)
 
 
 def lines(records: Iterable[Any]) -> Iterator[Line]:

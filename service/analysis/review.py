@@ -2,9 +2,12 @@
 
 Each article's text with every evidence span highlighted (coloured by field) beside its
 record; clicking an item scrolls to its spans; filters by party, field and status; the
-cooperation network and a timeline drawn server-side (`charts.py`). The records travel as a
-JSON block that the page's own script (`static/review.js`) renders one article at a time, so
-1,000 articles stay quick. Article text only ever reaches the page as JSON and is put into
+cooperation network and a timeline drawn server-side (`charts.py`). Given events (an events
+file, or consolidated in the same pass), a "stories" view lists each event reported by more
+than one article (or all) with its lifecycle and its mentions; a mention opens its article
+with that item's evidence highlighted. The records travel as a JSON block that the page's own
+script (`static/review.js`) renders one article (or story) at a time, so 1,000 articles stay
+quick. Article text only ever reaches the page as JSON and is put into
 it as text (`textContent`), never as markup; the page's Content-Security-Policy allows no
 network and no script but its own (by hash).
 """
@@ -24,6 +27,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
+from .events import Consolidating, item_of, read_events
 from .records import ArticleInfo, Line, lines, read_lines
 
 #: item fields in page order, and their record lists
@@ -35,6 +40,8 @@ FIELDS = {
     "mechanism": "mechanisms",
 }
 STATUSES = ("signed", "pending", "proposed", "approved", "established")
+#: characters of a mention's first evidence span the stories view quotes
+QUOTE = 240
 
 
 def _codes(codes: Iterable[str] | None) -> str:
@@ -142,6 +149,52 @@ class ReviewSummary:
     errors: int = 0
     without_text: int = 0
     unplaced_spans: int = 0
+    events: int = 0
+    stories: int = 0  # events reported by more than one article
+    mentions_elsewhere: int = 0  # mentions of articles (or items) not in these results
+
+
+def story(event: Mapping[str, Any], items: Mapping[str, set[str]]) -> dict[str, Any]:
+    """What the stories view shows of one event: what it is, its lifecycle, and its mentions,
+    each pointing at its article's item (`items`: article id → item keys of the page)."""
+    mentions = []
+    for m in event.get("mentions") or ():
+        if not isinstance(m, Mapping):
+            continue
+        field, index = item_of(m.get("item"))
+        key = f"{field}:{index}" if field is not None else None
+        aid = m.get("article_id")
+        first = next((x for x in m.get("evidence") or () if isinstance(x, Mapping)), {})
+        quote = first.get("text") if isinstance(first.get("text"), str) else ""
+        mentions.append({
+            "article_id": aid, "item": key, "status": m.get("status"), "date": m.get("date"),
+            "published": m.get("published"),
+            "quote": quote if len(quote) <= QUOTE else quote[: QUOTE - 1] + "…",
+            "found": key is not None and key in items.get(aid, ()),
+        })  # fmt: skip
+    loc = event.get("location") or {}
+    steps = [x for x in event.get("lifecycle") or () if isinstance(x, Mapping)]
+    return {
+        "id": event.get("event_id"), "kind": event.get("kind"),
+        "parties": list(event.get("parties") or ()), "instrument": event.get("instrument"),
+        "date": event.get("date"), "city": loc.get("city"), "country": loc.get("country"),
+        "forum": event.get("forum"), "status": event.get("status"), "title": event.get("title"),
+        "lifecycle": [{"status": x.get("status"), "date": x.get("date"),
+                       "article_id": x.get("article_id")} for x in steps],
+        "because": list(event.get("because") or ()), "mentions": mentions,
+        "articles": len({m["article_id"] for m in mentions}),
+    }  # fmt: skip
+
+
+def _story_order(s: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The most reported first, then in time (undated last)."""
+    dates = [
+        s["date"],
+        *(x["date"] for x in s["lifecycle"]),
+        *(m["published"] for m in s["mentions"]),
+    ]
+    first = next((d for d in dates if isinstance(d, str)), "")
+    return (-s["articles"], not first, first, s["id"] or "")
 
 
 def _events(record: Mapping[str, Any], aid: str) -> Iterable[Any]:
@@ -176,13 +229,21 @@ def render(
     articles: Mapping[str, ArticleInfo] | None = None,
     *,
     title: str = "healthcoop review",
+    events: Iterable[Mapping[str, Any]] | str | os.PathLike[str] | None = None,
+    consolidate: bool = False,
 ) -> tuple[str, ReviewSummary]:
-    """The review page of results (a file, or records in Python) as one HTML string."""
+    """The review page of results (a file, or records in Python) as one HTML string. With
+    `events` (event dicts or an events file) or `consolidate=True`, a stories view too."""
     from .charts import network_svg, prefix_ids, timeline_svg
     from .network import NetworkBuilder
 
+    if events is not None and consolidate:
+        raise InputError("give events or consolidate, not both", field="events")
+    if isinstance(events, (str, os.PathLike)):
+        events = read_events(events)
+    consolidating = Consolidating(articles) if consolidate else None
     source = read_lines(results) if isinstance(results, (str, os.PathLike)) else lines(results)
-    network, events, entries, summary = NetworkBuilder(), [], [], ReviewSummary()
+    network, dated, entries, summary = NetworkBuilder(), [], [], ReviewSummary()
     for line in source:
         info = articles.get(line.article_id) if articles else None
         e = entry(line, info)
@@ -193,9 +254,23 @@ def render(
         summary.unplaced_spans += sum(i["unplaced"] for i in e["items"])
         if line.record is not None:
             network.add(line.record)
-            events.extend(_events(line.record, line.article_id))
+            dated.extend(_events(line.record, line.article_id))
+            if consolidating is not None:
+                consolidating.add(line)
+    stories = None
+    if consolidating is not None:
+        events = consolidating.events()
+    if events is not None:
+        items = {e["id"]: {f"{i['field']}:{i['index']}" for i in e["items"]} for e in entries}
+        # an events file may cover a whole archive: only stories these results take part in
+        told = (story(ev, items) for ev in events)
+        stories = sorted((x for x in told if any(m["article_id"] in items for m in x["mentions"])),
+                         key=_story_order)  # fmt: skip
+        summary.events = len(stories)
+        summary.stories = sum(s["articles"] > 1 for s in stories)
+        summary.mentions_elsewhere = sum(not m["found"] for s in stories for m in s["mentions"])
     data = {"title": title, "articles": entries, "statuses": list(STATUSES),
-            "fields": list(FIELDS)}  # fmt: skip
+            "fields": list(FIELDS), "stories": stories}  # fmt: skip
     script = _static("review.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
     csp = (
@@ -207,7 +282,7 @@ def render(
         "csp": html.escape(csp),
         "css": _static("review.css"),
         "network": prefix_ids(network_svg(network.graph()), "net-"),
-        "timeline": prefix_ids(timeline_svg(events), "tl-"),
+        "timeline": prefix_ids(timeline_svg(dated), "tl-"),
         "data": _json_for_html(data),
         "script": script,
     }
@@ -220,8 +295,13 @@ def write(
     results: Iterable[Any] | str | os.PathLike[str],
     out: str | os.PathLike[str],
     articles: Mapping[str, ArticleInfo] | None = None,
+    *,
+    events: Iterable[Mapping[str, Any]] | str | os.PathLike[str] | None = None,
+    consolidate: bool = False,
 ) -> ReviewSummary:
-    """Write the review page of results to `out`."""
-    page, summary = render(results, articles, title=f"healthcoop review: {Path(out).stem}")
+    """Write the review page of results to `out` (with a stories view, given `events` or
+    `consolidate=True`)."""
+    page, summary = render(results, articles, title=f"healthcoop review: {Path(out).stem}",
+                           events=events, consolidate=consolidate)  # fmt: skip
     Path(out).write_text(page, encoding="utf-8")
     return summary

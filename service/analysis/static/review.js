@@ -1,12 +1,23 @@
-// The healthcoop review page: renders one article at a time from the JSON block.
-// Every piece of article or record text goes in through textContent, never as markup.
+// The healthcoop review page: renders one article (or one story) at a time from the JSON
+// block. Every piece of article or record text goes in through textContent, never as markup.
 (function () {
   "use strict";
   var DATA = JSON.parse(document.getElementById("review-data").textContent);
   var ARTICLES = DATA.articles;
   var BY_ID = new Map(ARTICLES.map(function (a) { return [a.id, a]; }));
+  // stories: events across articles (null when the page was written without events)
+  var STORIES = DATA.stories || [];
+  var STORY_BY_ID = new Map(STORIES.map(function (s) { return [s.id, s]; }));
+  // "article id|item key" → the story its item is a mention of
+  var STORY_OF_ITEM = new Map();
+  STORIES.forEach(function (s) {
+    s.mentions.forEach(function (m) {
+      if (m.item) STORY_OF_ITEM.set(m.article_id + "|" + m.item, s);
+    });
+  });
   var PAGE = 50;
-  var state = { party: "", field: "", status: "", q: "", page: 0, current: null };
+  var state = { party: "", field: "", status: "", q: "", page: 0, current: null,
+                view: "articles", story: null, single: false, fromStory: null };
 
   function $(id) { return document.getElementById(id); }
   function el(tag, cls, text) {
@@ -44,6 +55,27 @@
 
   function filtered() { return ARTICLES.filter(matches); }
 
+  function storyMatches(s) {
+    if (!state.single && s.articles < 2) return false;
+    if (state.party && s.parties.indexOf(state.party) < 0) return false;
+    if (state.field && s.kind !== state.field) return false;
+    if (state.status && s.status !== state.status &&
+        !s.lifecycle.some(function (x) { return x.status === state.status; })) return false;
+    if (state.q) {
+      var hay = [s.id, s.title || "", s.forum || "", s.instrument || "", s.parties.join(" ")]
+        .concat(s.mentions.map(function (m) { return m.article_id; })).join(" ").toLowerCase();
+      if (hay.indexOf(state.q) < 0) return false;
+    }
+    return true;
+  }
+
+  function storiesShown() { return STORIES.filter(storyMatches); }
+
+  // what the list shows: articles, or stories in the stories view
+  function listed() { return state.view === "stories" ? storiesShown() : filtered(); }
+  function currentId() { return state.view === "stories" ? state.story : state.current; }
+  function open(id) { if (state.view === "stories") showStory(id); else show(id); }
+
   function fill(select, values) {
     values.forEach(function (v) {
       var o = el("option", null, v);
@@ -73,6 +105,17 @@
       ["f-party", "f-field", "f-status", "f-q"].forEach(function (id) { $(id).value = ""; });
       refilter();
     });
+    if (DATA.stories) {
+      $("views").hidden = false;
+      $("view-stories").textContent = "stories (" +
+        STORIES.filter(function (s) { return s.articles > 1; }).length + ")";
+      $("view-articles").addEventListener("click", function () { setView("articles"); });
+      $("view-stories").addEventListener("click", function () { setView("stories"); });
+      $("f-single").addEventListener("change", function (ev) {
+        state.single = ev.target.checked;
+        refilter();
+      });
+    }
     $("prev-page").addEventListener("click", function () { turn(-1); });
     $("next-page").addEventListener("click", function () { turn(1); });
     document.querySelectorAll('#network g[id^="net-node-"]').forEach(function (g) {
@@ -91,31 +134,44 @@
 
   function refilter() {
     state.page = 0;
-    var list = filtered();
-    if (list.length && !list.some(function (a) { return a.id === state.current; })) {
-      show(list[0].id);
+    var list = listed();
+    var current = currentId();
+    if (list.length && !list.some(function (a) { return a.id === current; })) {
+      open(list[0].id);
     } else {
       renderList();
-      if (state.current) renderArticle(BY_ID.get(state.current));
+      if (state.view === "stories") renderStory(STORY_BY_ID.get(state.story));
+      else if (state.current) renderArticle(BY_ID.get(state.current));
     }
   }
 
   function turn(delta) {
-    var pages = Math.max(1, Math.ceil(filtered().length / PAGE));
+    var pages = Math.max(1, Math.ceil(listed().length / PAGE));
     state.page = Math.min(pages - 1, Math.max(0, state.page + delta));
     renderList();
   }
 
   function step(delta) {
-    var list = filtered();
-    var at = list.findIndex(function (a) { return a.id === state.current; });
+    var list = listed();
+    var current = currentId();
+    var at = list.findIndex(function (a) { return a.id === current; });
     var next = list[Math.min(list.length - 1, Math.max(0, at + delta))];
-    if (next) show(next.id);
+    if (next) open(next.id);
+  }
+
+  function setView(view) {
+    state.view = view;
+    $("view-articles").classList.toggle("on", view === "articles");
+    $("view-stories").classList.toggle("on", view === "stories");
+    $("article").hidden = view === "stories";
+    $("story").hidden = view !== "stories";
+    refilter();
   }
 
   // ------------------------------------------------------------ the list
 
   function renderList() {
+    if (state.view === "stories") { renderStoryList(); return; }
     var list = filtered();
     var pages = Math.max(1, Math.ceil(list.length / PAGE));
     state.page = Math.min(state.page, pages - 1);
@@ -197,6 +253,13 @@
   function renderRecord(a) {
     var box = $("record");
     box.replaceChildren();
+    var from = state.fromStory && STORY_BY_ID.get(state.fromStory);
+    if (from) {
+      var back = el("button", "back", "\u2190 back to the story");
+      back.type = "button";
+      back.addEventListener("click", function () { openStory(from.id); });
+      box.append(back);
+    }
     box.append(el("h2", null, a.title || a.id));
     var meta = [a.id, a.published, a.source, a.url].filter(Boolean).join(" · ");
     box.append(el("div", "meta", meta));
@@ -222,6 +285,16 @@
         if (i.status) li.append(el("span", "badge", i.status));
         if (i.unplaced) li.append(el("span", "warn", i.unplaced + " span(s) not at their offsets"));
         if (!i.grounded) li.append(el("span", "warn", "ungrounded"));
+        var s = STORY_OF_ITEM.get(a.id + "|" + field + ":" + i.index);
+        if (s && s.articles > 1) {
+          var link = el("span", "story-link", "story: " + s.articles + " articles");
+          link.dataset.story = s.id;
+          link.addEventListener("click", function (ev) {
+            ev.stopPropagation();
+            openStory(s.id);
+          });
+          li.append(link);
+        }
         if ((state.field || state.status || state.party) && !itemMatches(i)) li.classList.add("dim");
         li.addEventListener("click", function () { activate(field, i.index, li); });
         ul.append(li);
@@ -240,9 +313,18 @@
     renderRecord(a);
   }
 
-  function show(id) {
+  // an article; `fromStory`: the story it was opened from (the record offers the way back)
+  function show(id, fromStory) {
     var a = BY_ID.get(id);
     if (!a) return;
+    state.fromStory = fromStory || null;
+    if (state.view !== "articles") {
+      state.view = "articles";
+      $("view-articles").classList.add("on");
+      $("view-stories").classList.remove("on");
+      $("article").hidden = false;
+      $("story").hidden = true;
+    }
     state.current = id;
     var list = filtered();
     var at = list.findIndex(function (x) { return x.id === id; });
@@ -252,11 +334,149 @@
     renderArticle(a);
   }
 
+  // ------------------------------------------------------------ stories
+
+  function storyHeadline(s) {
+    var what = s.kind === "agreement" ? (s.instrument || "agreement") : "meeting";
+    return s.parties.join(" + ") + " \u00b7 " + what + (s.status ? " \u00b7 " + s.status : "");
+  }
+
+  function storyWhen(s) {
+    var date = s.date || (s.lifecycle.length ? s.lifecycle[0].date : null);
+    return s.articles + (s.articles === 1 ? " article" : " articles") + (date ? " \u00b7 " + date : "");
+  }
+
+  function renderStoryList() {
+    var list = storiesShown();
+    var pages = Math.max(1, Math.ceil(list.length / PAGE));
+    state.page = Math.min(state.page, pages - 1);
+    var ol = $("list");
+    ol.replaceChildren();
+    list.slice(state.page * PAGE, (state.page + 1) * PAGE).forEach(function (s) {
+      var li = el("li", "entry story" + (s.id === state.story ? " current" : ""));
+      li.dataset.story = s.id;
+      // what tells apart several stories of one party set: a title, a forum, or a quote
+      var quote = s.mentions.length ? s.mentions[0].quote : "";
+      li.append(el("span", "entry-id", storyHeadline(s)),
+                el("span", "entry-title", s.title || s.forum || quote),
+                el("span", "entry-title", storyWhen(s)));
+      li.addEventListener("click", function () { showStory(s.id); });
+      ol.append(li);
+    });
+    var shown = STORIES.filter(function (s) { return state.single || s.articles > 1; }).length;
+    $("count").textContent = list.length + " of " + shown + " stories" +
+      (state.single ? " (events reported once too)" : " reported by more than one article");
+    $("page").textContent = "page " + (state.page + 1) + " of " + pages;
+  }
+
+  function renderStory(s) {
+    var box = $("story");
+    box.replaceChildren();
+    if (!s) {
+      box.append(el("p", "missing", "No story matches the filters."));
+      return;
+    }
+    box.dataset.story = s.id;
+    var name = s.title || s.forum;
+    box.append(el("h2", null, name || storyHeadline(s)));
+    var place = [s.city, s.country].filter(Boolean).join(", ");
+    box.append(el("div", "meta", [name ? storyHeadline(s) : null, s.date, place,
+      s.title ? s.forum : null].filter(Boolean).join(" \u00b7 ")));
+    box.append(el("div", "meta", s.id + " \u00b7 " + storyWhen(s)));
+    if (s.lifecycle.length) {
+      box.append(el("h3", null, "lifecycle"));
+      var ol = el("ol", "lifecycle");
+      s.lifecycle.forEach(function (x) {
+        var a = BY_ID.get(x.article_id);
+        ol.append(el("li", null, [x.status, x.date || "undated",
+          "reported by " + ((a && a.title) || x.article_id)].join(" \u00b7 ")));
+      });
+      box.append(ol);
+    }
+    box.append(el("h3", null, "mentions (" + s.mentions.length + ")"));
+    var ul = el("ul", "mentions");
+    ul.id = "mentions";
+    s.mentions.forEach(function (m, k) {
+      var a = BY_ID.get(m.article_id);
+      var field = m.item ? m.item.split(":")[0] : "";
+      var li = el("li", "mention f-" + field + (m.found ? "" : " elsewhere"));
+      li.dataset.article = m.article_id;
+      li.dataset.item = m.item || "";
+      var name = (a && a.title) ? a.title + " (" + m.article_id + ")" : m.article_id;
+      if (m.found) {
+        var link = el("a", null, name);
+        link.href = "#a=" + encodeURIComponent(m.article_id) + "&item=" +
+          encodeURIComponent(m.item);
+        link.addEventListener("click", function (ev) {
+          ev.preventDefault();
+          openMention(s, k);
+        });
+        li.append(link);
+      } else {
+        li.append(el("strong", null, name), el("span", "warn", "not in these results"));
+      }
+      var meta = [m.published ? "published " + m.published : null, m.date, a && a.source]
+        .filter(Boolean).join(" \u00b7 ");
+      if (meta) li.append(el("span", "badge", meta));
+      if (m.status) li.append(el("span", "badge", m.status));
+      if (m.quote) li.append(el("q", null, m.quote));
+      ul.append(li);
+    });
+    box.append(ul);
+    if (s.because.length) {
+      box.append(el("h3", null, "why these are one event"));
+      s.because.forEach(function (b) { box.append(el("span", "chip", b)); });
+    }
+  }
+
+  function showStory(id) {
+    var s = STORY_BY_ID.get(id);
+    if (!s) return;
+    state.story = id;
+    var list = storiesShown();
+    var at = list.findIndex(function (x) { return x.id === id; });
+    if (at >= 0) state.page = Math.floor(at / PAGE);
+    history.replaceState(null, "", "#story=" + encodeURIComponent(id));
+    renderList();
+    renderStory(s);
+  }
+
+  // a story from anywhere (an item's link, "back to the story"): the stories view, showing
+  // it even when it is reported once or the filters would hide it
+  function openStory(id) {
+    var s = STORY_BY_ID.get(id);
+    if (!s) return;
+    if (s.articles < 2) { state.single = true; $("f-single").checked = true; }
+    state.view = "stories";
+    $("view-articles").classList.remove("on");
+    $("view-stories").classList.add("on");
+    $("article").hidden = true;
+    $("story").hidden = false;
+    showStory(id);
+  }
+
+  // the article of a story's k-th mention, with that item's evidence highlighted
+  function openMention(s, k) {
+    var m = s.mentions[k];
+    if (!m || !m.found) return;
+    show(m.article_id, s.id);
+    history.replaceState(null, "", "#a=" + encodeURIComponent(m.article_id) + "&item=" +
+      encodeURIComponent(m.item));
+    var li = document.querySelector('#record li.item[data-item="' + CSS.escape(m.item) + '"]');
+    if (li) activate(m.item.split(":")[0], Number(m.item.split(":")[1]), li);
+  }
+
   // deep links: #a=ID (an article), &item=meeting:0 (one of its items), the filters
-  // (&party=IRN&field=agreement&status=signed&q=words), &overview=0 (pictures folded away)
+  // (&party=IRN&field=agreement&status=signed&q=words), &overview=0 (pictures folded away);
+  // #view=stories (the stories view), #story=EVENT_ID (one story), &mention=K (its k-th
+  // mention opened, as a click on it would), &single=1 (events reported once too)
   function start() {
     setupFilters();
     var params = new URLSearchParams(location.hash.slice(1));
+    if (params.get("single") === "1" && DATA.stories) {
+      state.single = true;
+      $("f-single").checked = true;
+    }
     if (params.get("overview") === "0") $("overview").open = false;
     ["party", "field", "status"].forEach(function (name) {
       var v = params.get(name);
@@ -271,9 +491,21 @@
     }
     var list = filtered();
     var id = params.get("a");
+    var storyId = params.get("story");
+    if (DATA.stories && storyId !== null && STORY_BY_ID.has(storyId)) {
+      openStory(storyId);
+      var k = params.get("mention");
+      if (k !== null) openMention(STORY_BY_ID.get(storyId), Number(k));
+      return;
+    }
+    if (DATA.stories && params.get("view") === "stories") {
+      setView("stories");
+      return;
+    }
     if (id !== null && BY_ID.has(id)) show(id);
     else if (list.length) show(list[0].id);
     else renderList();
+    if (DATA.stories) $("view-articles").classList.add("on");
     var item = params.get("item");
     if (item) {
       var li = document.querySelector('#record li.item[data-item="' + CSS.escape(item) + '"]');
