@@ -19,14 +19,17 @@ It must serve the same model (`qwen2.5-coder-1.5b`), since the model name is in 
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import vcr
 import vcr.cassette
+import vcr.request
 
 from healthcoop.settings import Settings
+from tests.support.cassette_server import scrub
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
 RECORDING = os.environ.get("HEALTHCOOP_RECORD") == "1"
@@ -37,6 +40,13 @@ REPLAY_BASE_URL = "http://127.0.0.1:8080/v1"
 EMBEDDED_MODEL = "qwen2.5-coder-1.5b"
 
 
+def _scrubbed(request: vcr.request.Request) -> vcr.request.Request:
+    """The request as stored and matched: each user message (the article) as its digest."""
+    scrubbed = copy.copy(request)
+    scrubbed.body = scrub(request.body or b"")
+    return scrubbed
+
+
 def recorder() -> vcr.VCR:
     return vcr.VCR(
         cassette_library_dir=str(CASSETTES),
@@ -45,6 +55,7 @@ def recorder() -> vcr.VCR:
         match_on=["method", "path", "body"],
         filter_headers=["authorization", "api-key", "x-api-key", "openai-organization", "cookie"],
         decode_compressed_response=True,
+        before_record_request=_scrubbed,  # on both sides: what is stored, and what is matched
     )
 
 

@@ -41,12 +41,13 @@ from vcr.errors import UnhandledHTTPRequestError
 from vcr.record_mode import RecordMode
 from vcr.request import Request as VcrRequest
 
-from tests.support.fake_openai import free_port
+from tests.support.fake_openai import free_port, read_body
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
 RECORDING = os.environ.get("HEALTHCOOP_RECORD") == "1"
 RECORD_URL = os.environ.get("HEALTHCOOP_RECORD_URL")
 MATCH_ON = (matchers.method, matchers.path, matchers.body)
+_DIGEST = "<user message: sha256 "
 
 
 def scrub(body: bytes) -> bytes:
@@ -60,8 +61,10 @@ def scrub(body: bytes) -> bytes:
     for message in data.get("messages", []) if isinstance(data, dict) else []:
         if isinstance(message, dict) and message.get("role") == "user":
             content = str(message.get("content", ""))
+            if content.startswith(_DIGEST):
+                continue  # scrubbed already: scrubbing twice changes nothing
             digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
-            message["content"] = f"<user message: sha256 {digest}, {len(content)} characters>"
+            message["content"] = f"{_DIGEST}{digest}, {len(content)} characters>"
     return json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
 
@@ -71,6 +74,7 @@ class CassetteServer:
     def __init__(self, path: Path, *, upstream: str | None = None) -> None:
         self.path = path
         self.upstream = upstream  # a real server's base URL: record; None: replay
+        self.recording = upstream is not None
         if upstream is not None:
             path.unlink(missing_ok=True)  # record afresh, never beside an old recording
         mode = RecordMode.ALL if upstream is not None else RecordMode.NONE
@@ -85,12 +89,7 @@ class CassetteServer:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         path = scope["path"]
         if scope["method"] == "GET" and path.endswith("/models"):
             await _send(send, 200, json.dumps({"object": "list", "data": [{"id": "cassette"}]}))
@@ -135,6 +134,12 @@ class CassetteServer:
             self.cassette.append(request, response)
         return answer.status_code, [("content-type", content_type)], answer.content
 
+    def replay_what_was_answered(self) -> None:
+        """From now on answer only from the recording (what was just recorded included), as
+        often as asked: a second client then gets exactly the answers the first one got."""
+        self.upstream = None
+        self.cassette.allow_playback_repeats = True
+
     # ------------------------------------------------------------ lifetime
 
     @contextlib.contextmanager
@@ -155,12 +160,12 @@ class CassetteServer:
         finally:
             server.should_exit = True
             thread.join(timeout=10)
-            if self.upstream is not None:
+            if self.recording:
                 self.cassette._save(force=True)
 
     def check(self) -> None:
         """Every request was answered from the recording, and every recording was used."""
-        if self.upstream is not None:
+        if self.recording:
             return
         assert not self.unmatched, (
             f"{self.path.name}: requests not in the recording (re-record with "

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import default as email_policy
 
-from tests.support.fake_openai import _send, completion
+from tests.support.fake_openai import _send, completion, read_body
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,7 @@ class FakeBatchAPI:
                 await send({"type": msg["type"] + ".complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
+        body = await read_body(receive)
         method, path = scope["method"], scope["path"].removeprefix("/v1")
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         if method == "POST" and path == "/files":

@@ -134,12 +134,7 @@ class FakeOpenAI:
                 await send({"type": msg["type"] + ".complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
+        body = await read_body(receive)
         if scope["path"].endswith("/models"):
             await _send(send, 200, json.dumps({"object": "list", "data": [{"id": "fake"}]}))
             return
@@ -177,6 +172,16 @@ class FakeOpenAI:
             await _send(send, fault.status, fault.body or "", fault.headers)
         else:
             await _send(send, 200, json.dumps(completion(self.arguments, as_content=as_content)))
+
+
+async def read_body(receive) -> bytes:  # noqa: ANN001 - ASGI
+    """The whole request body of an ASGI http request."""
+    body = b""
+    while True:
+        msg = await receive()
+        body += msg.get("body", b"")
+        if not msg.get("more_body"):
+            return body
 
 
 async def _send(send, status: int, body: str, headers=()) -> None:  # noqa: ANN001 - ASGI
