@@ -7,7 +7,10 @@ and no HEALTHCOOP_BASE_URL), it runs the `healthcoop` command in subprocesses on
 articles: the Python API, CLI `extract`, `serve` (POST /v1/extract and /v1/extract/batch),
 `annotate` killed with SIGKILL once half its records are stored and then resumed, and
 `annotate --processes 2`. Each door starts and stops its own embedded model server. It prints
-one line per door: records ok / total, and seconds. Exits 1 if any door fell short.
+one line per door: records ok / total, and seconds. Then `healthcoop serve-model` is stopped
+with SIGTERM, SIGINT and SIGKILL once each, and the killed `annotate` above is checked too: its
+model server must be gone, and the port free, within seconds (issue 18). Exits 1 if any door
+fell short.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import httpx2
 
+from tests.support.procs import descendants, wait_gone
 from tests.support.seeds import seed_articles
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,8 +115,11 @@ class Run:
         started = time.monotonic()
         proc = subprocess.Popen(command, env=self.env, stderr=subprocess.DEVNULL)
         _wait(lambda: _stored(store) >= len(self.articles) // 2, proc, 1800)
+        family = descendants(proc.pid)  # the embedded model server among them
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        left = wait_gone(family, None, STOPPED_WITHIN)
+        self.stopped("annotate SIGKILL", not left and bool(family), started, "")
         before = _stored(store)
         again = subprocess.run(command, env=self.env, capture_output=True, text=True, check=False)
         lines = _json_lines(out.read_text("utf-8")) if out.exists() else []
@@ -131,6 +138,34 @@ class Run:
         lines = _json_lines(out.read_text("utf-8")) if out.exists() else []
         records = [x["extraction"] for x in lines if x.get("status") == "ok"]
         self.report("annotate --processes 2", records, started, f"rc {done.returncode}")
+
+    def stopped(self, what: str, ok: bool, started: float, note: str) -> None:
+        self.rows.append((what, int(ok), 1, time.monotonic() - started, note))
+        state = "model server gone, port free" if ok else "MODEL SERVER LEFT RUNNING"
+        print(f"{what:<28} {state}  {time.monotonic() - started:6.1f} s  {note}", flush=True)
+
+    def serve_model_stopped(self, sig: signal.Signals) -> None:
+        """Start `healthcoop serve-model`, wait until it answers, send `sig`: its model server
+        must be gone and its port free within STOPPED_WITHIN seconds."""
+        port = _free_port()
+        proc = subprocess.Popen([HEALTHCOOP, "serve-model", "--port", str(port)], env=self.env,
+                                stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)  # fmt: skip
+        with httpx2.Client(timeout=5) as api:
+            _wait(lambda: api.get(f"http://127.0.0.1:{port}/v1/models").status_code == 200,
+                  proc, 600)  # fmt: skip
+        family = descendants(proc.pid)
+        started = time.monotonic()
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=STOPPED_WITHIN)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        left = wait_gone(family, port, STOPPED_WITHIN)
+        note = f"exit {proc.returncode}; {len(family)} child process(es)"
+        self.stopped(f"serve-model {sig.name}", not left and bool(family), started, note)
+
+
+STOPPED_WITHIN = 10.0  # seconds for a stopped healthcoop's model server to be gone
 
 
 def _json_lines(text: str) -> list[dict]:
@@ -192,6 +227,8 @@ def main() -> int:
     for door in (run.python_api, run.cli_extract, run.serve, run.annotate_killed_and_resumed,
                  run.annotate_processes):  # fmt: skip
         door()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
+        run.serve_model_stopped(sig)
     if not args.keep:
         import shutil
 

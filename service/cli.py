@@ -2,13 +2,14 @@
 
 Exit codes (`exit_code`, the only mapping): 0 all went well, 1 some articles failed, 2 the
 command could not do its work (usage, configuration, credentials, a missing archive, a full
-disk), 130 interrupted.
+disk), 128 + the signal's number when stopped by one: 130 SIGINT, 143 SIGTERM, 129 SIGHUP.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -791,10 +792,53 @@ def import_labels(
 # ================================================================ end of analysis (issue 14)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread like Ctrl-C's KeyboardInterrupt, so that
+    every cleanup (the embedded model server, worker processes, the result store) runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+def stop_on_signals() -> None:
+    """SIGINT, SIGTERM and SIGHUP end the command through its cleanups. SIGINT works even where
+    the shell started us with it ignored (`healthcoop serve-model &` in a script); SIGHUP
+    stays ignored under nohup."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminated)
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, _terminated)
+
+
+def _stopped_by(exc: BaseException) -> int | None:
+    """The signal behind a command's exit, found in the exception chain (click turns
+    KeyboardInterrupt into 'Aborted!' and exit 1)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, Terminated):
+            return seen.signum
+        if isinstance(seen, KeyboardInterrupt):
+            return int(signal.SIGINT)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def main() -> None:
     try:
         Settings()  # surface a bad HEALTHCOOP_* variable as a usage error, not a traceback
     except Exception as exc:  # noqa: BLE001 - pydantic's ValidationError, shown briefly
         typer.echo(f"ConfigError: bad HEALTHCOOP_* setting: {exc}", err=True)
         sys.exit(EXIT_USAGE)
-    app()
+    stop_on_signals()
+    try:
+        app()
+    except SystemExit as exc:
+        signum = _stopped_by(exc) if exc.code not in (0, None) else None
+        if signum is not None:
+            raise SystemExit(128 + signum) from None
+        raise

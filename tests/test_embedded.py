@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 
 import pytest
 
@@ -64,46 +58,6 @@ def test_the_pinned_models_are_the_measured_files():
     m = embedded.get_model("qwen2.5-coder-1.5b")
     assert m.size == 1_117_320_768 and len(m.distributions) == 22
     assert m.sha256 == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
-def test_a_model_server_child_ends_when_its_parent_is_killed(tmp_path):
-    pid_file = tmp_path / "child.pid"
-    parent = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(f"""
-            import subprocess, sys, time
-            from healthcoop.llm.embedded import _die_with_parent
-            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                                     preexec_fn=_die_with_parent)
-            open({str(pid_file)!r}, "w").write(str(child.pid))
-            time.sleep(60)
-        """),
-        ]  # fmt: skip
-    )
-    deadline = time.monotonic() + 20
-    while not pid_file.exists() or not pid_file.read_text():
-        assert time.monotonic() < deadline, "the parent never started its child"
-        time.sleep(0.05)
-    child = int(pid_file.read_text())
-    parent.send_signal(signal.SIGKILL)
-    parent.wait()
-    deadline = time.monotonic() + 10
-    while _alive(child):
-        assert time.monotonic() < deadline, "the child outlived its killed parent"
-        time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie (ended, not yet reaped by init) counts as ended
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split()[2] != "Z"
 
 
 def test_the_embedded_runtime_waits_longer_unless_a_timeout_was_set():

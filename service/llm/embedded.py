@@ -26,6 +26,7 @@ import httpx2
 
 from ..errors import ConfigError, EngineFailed
 from ..settings import Settings
+from . import child
 
 EMBEDDED_TIMEOUT = 600.0  # seconds per request, unless HEALTHCOOP_TIMEOUT says otherwise
 
@@ -127,19 +128,6 @@ def weights_path(model: EmbeddedModel, cache_dir: Path) -> Path:
     return target
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to end this server when its parent dies, so a
-    killed healthcoop (SIGKILL, a CI timeout) never leaves a model server eating the CPU."""
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the atexit/finally cleanup still applies
-        pass
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -211,34 +199,29 @@ def running(settings: Settings, *, startup_timeout: float = 180.0) -> Iterator[S
     port = _free_port()
     cmd = server_command(settings, host="127.0.0.1", port=port)
     log = tempfile.TemporaryFile()  # noqa: SIM115 - outlives this statement, closed below
-    proc = subprocess.Popen(
-        cmd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
-    )
-    base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        wait_ready(base_url, proc, timeout=startup_timeout)
-        yield settings.model_copy(update=endpoint_update(settings, base_url))
-    finally:
-        proc.terminate()
+        proc = child.spawn(cmd, stdout=log)
+        base_url = f"http://127.0.0.1:{port}/v1"
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            wait_ready(base_url, proc, timeout=startup_timeout)
+            yield settings.model_copy(update=endpoint_update(settings, base_url))
+        finally:
+            child.stop(proc)
+    finally:
         log.close()
 
 
 def serve_forever(settings: Settings, *, host: str, port: int) -> int:
-    """Run the embedded model server in the foreground (for `healthcoop serve-model`)."""
+    """Run the embedded model server in the foreground (for `healthcoop serve-model`) until it
+    exits, or until this process is interrupted or terminated: then stop it and re-raise."""
     cmd = server_command(settings, host=host, port=port)
     print(f"serving {settings.embedded_model} at http://{host}:{port}/v1", file=sys.stderr)
-    with contextlib.suppress(KeyboardInterrupt):
-        return subprocess.call(cmd)
-    return 0
+    proc = child.spawn(cmd)
+    try:
+        code = proc.wait()
+    finally:
+        child.stop(proc)
+    return code if code >= 0 else 128 - code  # ended by a signal: the shell's convention
 
 
 __all__ = ["MODELS", "get_model", "running", "serve_forever", "weights_path"]
