@@ -1,22 +1,27 @@
 """Throughput of the HTTP service against a fake model server with a fixed latency.
 
-    python -m bench.service [--latency 0.25] [--concurrency 4 16 32 64] [--burst]
+    python -m bench.service [--latency 0.25] [--concurrency 4 16 32 64] [--workers 1 2] [--burst]
 
-Three processes, so none shares a GIL with another: the fake OpenAI-compatible server
-(tests/support/fake_openai.py, answering after `latency` seconds), the service (uvicorn, as
-`healthcoop serve` runs it) with HEALTHCOOP_SERVICE_CONCURRENCY = C, and this load generator
-keeping C requests in flight. The ideal is C / latency requests per second: the model is the
-bottleneck, and the service should add next to nothing to it. Each row also shows the CPU the
-service and the fake server spent per request.
+Separate processes, so none shares a GIL with another: the fake OpenAI-compatible server
+(tests/support/fake_openai.py, answering after `latency` seconds), the service as a user runs
+it (`healthcoop serve --workers W`, with HEALTHCOOP_SERVICE_CONCURRENCY = C shared among its
+workers), and this load generator keeping C requests in flight. The ideal is C / latency
+requests per second: the model is the bottleneck, and the service should add next to nothing
+to it. Each row also shows the CPU the service (all its processes) and the fake server spent
+per request.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import itertools
 import multiprocessing
+import os
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -38,22 +43,13 @@ def run_fake(port: int, latency: float) -> None:
     )
 
 
-def run_service(port: int, fake_url: str, concurrency: int) -> None:
-    import uvicorn
-
-    from healthcoop.http import create_app
-    from healthcoop.settings import Settings
-
-    logging.getLogger("healthcoop.service").setLevel(logging.WARNING)  # no per-request lines
-    settings = Settings(base_url=fake_url, model="fake", retries=0, service_concurrency=concurrency)
-    uvicorn.run(
-        create_app(settings),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        backlog=2048,
-    )
+def start_service(port: int, fake_url: str, concurrency: int, workers: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHCOOP_")}
+    env.update(HEALTHCOOP_BASE_URL=fake_url, HEALTHCOOP_MODEL="fake", HEALTHCOOP_RETRIES="0",
+               HEALTHCOOP_SERVICE_CONCURRENCY=str(concurrency))  # fmt: skip
+    command = [str(Path(sys.executable).with_name("healthcoop")), "serve", "--port", str(port),
+               "--workers", str(workers), "--log-level", "warning"]  # fmt: skip
+    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
 
 
 def wait_for(url: str, timeout: float = 30.0) -> None:
@@ -104,12 +100,74 @@ async def load(
     return len(latencies), latencies
 
 
-def proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
-    import os
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = io.open(os.getenv("BENCH_BODY"), "rb"):read("*a")
+local sent, slots, spread = 0, tonumber(os.getenv("BENCH_C")), tonumber(os.getenv("BENCH_SPREAD"))
+function delay()  -- the first request of each connection spread over one latency
+  sent = sent + 1
+  if sent <= slots then return math.floor(spread * (sent - 1) / slots) end
+  return 0
+end
+"""
 
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+def wrk_load(base: str, concurrency: int, latency: float, seconds: float, text: str, *,
+             burst: bool) -> tuple[int, list[float], float]:  # fmt: skip
+    """The same load from `wrk` (C, one thread): a warm-up run, then the measured one.
+    Returns the requests completed, the latency quantiles p50 and p99 (as a two-item list), and
+    the load generator's CPU seconds."""
+    import json
+    import re
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        body, script = Path(tmp) / "body.json", Path(tmp) / "post.lua"
+        body.write_text(json.dumps({"text": text, "id": "bench"}), "utf-8")
+        script.write_text(WRK_SCRIPT, "utf-8")
+        env = {**os.environ, "BENCH_BODY": str(body), "BENCH_C": str(concurrency),
+               "BENCH_SPREAD": "0" if burst else str(int(latency * 1000))}  # fmt: skip
+
+        def run(duration: float) -> tuple[str, float]:
+            before = os.times()
+            done = subprocess.run(
+                ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency",
+                 "--timeout", "60s", "-s", str(script), f"{base}/v1/extract"],
+                env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            after = os.times()
+            return done.stdout, (after.children_user + after.children_system) - (
+                before.children_user + before.children_system
+            )
+
+        run(2 * latency + 1.0)  # warm-up
+        out, cpu = run(seconds)
+    if "Non-2xx" in out:
+        raise RuntimeError(f"the service answered errors:\n{out}")
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+
+    def quantile(q: str) -> float:
+        m = re.search(rf"{q}%\s+([\d.]+)(us|ms|s)\b", out)
+        scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(2)]  # type: ignore[union-attr]
+        return float(m.group(1)) * scale  # type: ignore[union-attr]
+
+    return requests, [quantile("50"), quantile("99")], cpu
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process and the processes it started have used so far
+    (Linux /proc)."""
+    from tests.support.procs import descendants
+
+    total = 0.0
+    for p in (pid, *descendants(pid)):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def free_port() -> int:
@@ -125,7 +183,20 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.25, help="fake model latency, s")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 16, 32, 64])
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window per run")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="service worker processes (healthcoop serve --workers)",
+    )
     parser.add_argument("--burst", action="store_true", help="start all slots at once")
+    parser.add_argument(
+        "--client",
+        choices=["wrk", "python"],
+        default="wrk" if shutil.which("wrk") else "python",
+        help="load generator: wrk (C; Debian package wrk) or this process (httpx2, asyncio)",
+    )
     args = parser.parse_args()
     text = next(ROOT.parent.glob("shared/seeds/002_*.txt"), None)
     text = text.read_text("utf-8") if text else "Iran and Russia discussed health cooperation."
@@ -136,38 +207,47 @@ def main() -> None:
     fake.start()
     fake_url = f"http://127.0.0.1:{fake_port}/v1"
     start = "all at once" if args.burst else "spread over one latency"
-    print(f"fake model latency {args.latency * 1000:.0f} ms, {args.seconds:g} s measured, {start}")
-    print(f"{'C':>4} {'requests':>8} {'req/s':>8} {'ideal':>8} {'ratio':>6}", end=" ")
-    print(f"{'p50 ms':>7} {'p99 ms':>7} {'service CPU ms/req':>19} {'fake CPU ms/req':>16}")
+    print(f"fake model latency {args.latency * 1000:.0f} ms, {args.seconds:g} s measured, {start}, "
+          f"load from {args.client}")  # fmt: skip
+    print(f"{'W':>2} {'C':>4} {'requests':>8} {'req/s':>8} {'ideal':>8} {'ratio':>6}", end=" ")
+    print(
+        f"{'p50 ms':>7} {'p99 ms':>7} {'service CPU ms/req':>19} {'fake CPU ms/req':>16}", end=" "
+    )
+    print(f"{'load CPU ms/req':>16}")
     try:
         wait_for(f"{fake_url}/models")
-        for concurrency in args.concurrency:
+        for workers, concurrency in itertools.product(args.workers, args.concurrency):
             port = free_port()
-            service = spawn.Process(
-                target=run_service, args=(port, fake_url, concurrency), daemon=True
-            )
-            service.start()
+            service = start_service(port, fake_url, concurrency, workers)
             try:
                 base = f"http://127.0.0.1:{port}"
                 wait_for(f"{base}/healthz")
-                cpu = (proc_cpu(service.pid), proc_cpu(fake.pid))
-                done, latencies = asyncio.run(
-                    load(base, concurrency, args.latency, args.seconds, text, burst=args.burst)
-                )
+                time.sleep(2.0 if workers > 1 else 0.0)  # one worker answered; let all start
+                cpu = (proc_cpu(service.pid), proc_cpu(fake.pid), time.process_time())
+                if args.client == "wrk":
+                    done, q, load_cpu = wrk_load(base, concurrency, args.latency, args.seconds,
+                                                 text, burst=args.burst)  # fmt: skip
+                else:
+                    done, latencies = asyncio.run(
+                        load(base, concurrency, args.latency, args.seconds, text, burst=args.burst)
+                    )
+                    q = [statistics.median(latencies), statistics.quantiles(latencies, n=100)[98]]
+                    load_cpu = time.process_time() - cpu[2]
                 # CPU over the warm-up and the window, per request of the window: an estimate
                 sent = done * (1 + (2 * args.latency + 1.0) / args.seconds)
                 cpu = [
                     (proc_cpu(p) - c) / sent * 1000
-                    for p, c in zip((service.pid, fake.pid), cpu, strict=True)
-                ]
+                    for p, c in zip((service.pid, fake.pid), cpu[:2], strict=True)
+                ] + [load_cpu / sent * 1000]
             finally:
                 service.terminate()
-                service.join(10)
+                service.wait(30)
             rps, ideal = done / args.seconds, concurrency / args.latency
-            q = statistics.quantiles(latencies, n=100)
             print(
-                f"{concurrency:>4} {done:>8} {rps:>8.1f} {ideal:>8.1f} {rps / ideal:>6.3f} "
-                f"{q[49] * 1000:>7.0f} {q[98] * 1000:>7.0f} {cpu[0]:>19.1f} {cpu[1]:>16.2f}"
+                f"{workers:>2} {concurrency:>4} {done:>8} {rps:>8.1f} {ideal:>8.1f} "
+                f"{rps / ideal:>6.3f} "
+                f"{q[0] * 1000:>7.0f} {q[1] * 1000:>7.0f} {cpu[0]:>19.1f} {cpu[1]:>16.2f} "
+                f"{cpu[2]:>16.2f}"
             )
     finally:
         fake.terminate()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -241,32 +242,77 @@ def serve_model(
     raise typer.Exit(code)
 
 
+def _log_config(level: str) -> dict:
+    """uvicorn's logging, plus the service's one JSON line per request on stderr (uvicorn's own
+    access log would repeat it); applied in every worker process too."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["line"] = {"format": "%(message)s"}
+    config["handlers"]["service"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "line",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["healthcoop.service"] = {
+        "handlers": ["service"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
+
+
+def _worker_environment(settings: Settings, workers: int) -> None:
+    """What `serve --workers N` hands its worker processes: the endpoint resolved once here
+    (so the embedded model server is started once, by this process, and stopped with it) and
+    each worker's share of the requests in flight."""
+    import math
+
+    from .llm.factory import endpoint_settings
+
+    resolved = endpoint_settings(settings)
+    share = math.ceil(settings.service_concurrency / workers)
+    env = {"BASE_URL": resolved.base_url, "MODEL": resolved.model, "MODE": resolved.mode,
+           "DIALECT": resolved.dialect, "TIMEOUT": resolved.timeout,
+           "SERVICE_CONCURRENCY": share}  # fmt: skip
+    for key, value in env.items():
+        if value is not None:
+            os.environ[f"HEALTHCOOP_{key}"] = str(value)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="worker processes (one per core); HEALTHCOOP_SERVICE_CONCURRENCY is shared "
+            "among them and the embedded model server, if used, is started once",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the extraction contract over HTTP (POST /v1/extract; docs at /docs)."""
-    import logging
-
     import uvicorn
 
     from .http import create_app
 
-    # one JSON line per request on stderr; uvicorn's own access log would repeat it
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    service_log = logging.getLogger("healthcoop.service")
-    service_log.addHandler(handler)
-    service_log.setLevel(log_level.upper())
-    service_log.propagate = False
+    options = dict(host=host, port=port, log_level=log_level, access_log=False,
+                   log_config=_log_config(log_level))  # fmt: skip
     try:
-        application = create_app(get_settings())
+        if workers == 1:
+            target: object = create_app(get_settings())
+        else:
+            _worker_environment(get_settings(), workers)
+            target, options = "healthcoop.http.app:worker_app", {**options, "factory": True}
     except HealthcoopError as exc:
         raise _fail(exc) from None
     try:
-        uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+        uvicorn.run(target, workers=workers, **options)  # type: ignore[arg-type]
     except SystemExit as exc:  # uvicorn exits 3 when startup failed; it has said why
         raise typer.Exit(EXIT_USAGE if exc.code else EXIT_OK) from None
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from hypothesis import given
+import re
+
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from healthcoop.core.grounding import align, find_all, fold, sentence_around
-from healthcoop.schemas import Alignment
+from healthcoop.schemas import Alignment, Span
 
 TEXT = (
     "TEHRAN – Health Minister Mohammad-Reza Zafarqandi met Russia’s deputy health minister "
@@ -90,3 +92,41 @@ def test_any_substring_grounds_to_offsets_that_slice_back_to_the_span(text, data
     if text[start:end].strip():
         assert span is not None
         assert text[span.start : span.end] == span.text
+
+
+def _sentence_by_scanning(text: str, start: int, end: int) -> tuple[int, int]:
+    """The definition `sentence_around` keeps: scan back up to 600 characters for the last
+    stop followed by spaces and a sentence opener (all of it before the span), and forward for
+    the next stop; a line break also ends a sentence."""
+    stop = re.compile(r"[.!?](?=\s+[A-Z\"'\u201c\u2018(])")
+    last = -1
+    for m in stop.finditer(text, max(0, start - 600), start):
+        last = m.start()
+    begin = max(text.rfind("\n", 0, start), last) + 1
+    ahead = stop.search(text, end)
+    ends = [i for i in (text.find("\n", end), ahead.start() + 1 if ahead else -1) if i != -1]
+    finish = min(ends) if ends else len(text)
+    while begin < finish and text[begin].isspace():
+        begin += 1
+    while finish > begin and text[finish - 1].isspace():
+        finish -= 1
+    return begin, finish
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(alphabet=list('ab. !?\n\t"(A\u201c'), min_size=1, max_size=80),
+    st.data(),
+)
+def test_sentence_around_finds_the_sentence_the_scanning_definition_gives(text, data):
+    start = data.draw(st.integers(0, len(text) - 1))
+    end = data.draw(st.integers(start + 1, len(text)))
+    got = sentence_around(text, Span(start=start, end=end, text=text[start:end]))
+    assert (got.start, got.end) == _sentence_by_scanning(text, start, end)
+
+
+def test_sentence_around_looks_back_600_characters_at_most():
+    text = "One. Two " + "x" * 700 + " tail"  # the stop after "One" is 700 characters back
+    got = sentence_around(text, Span(start=len(text) - 4, end=len(text), text="tail"))
+    assert (got.start, got.end) == _sentence_by_scanning(text, len(text) - 4, len(text))
+    assert got.start == 0  # no stop within reach: the text's start

@@ -6,6 +6,7 @@ fuzzily with rapidfuzz; how a span was found is kept on the span (`Alignment`).
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -144,15 +145,30 @@ def sentence_around(text: str, span: Span) -> Span:
 
 
 _STOP = re.compile(r"[.!?](?=\s+[A-Z\"'\u201c\u2018(])")
+_NOT_SPACE = re.compile(r"\S")
+LOOKBACK = 600  # characters searched back for the stop that opens a sentence
+
+
+@lru_cache(maxsize=16)
+def _stops(text: str) -> tuple[list[int], list[int]]:
+    """Every sentence stop in `text` and, for each, where the next sentence begins (the first
+    character after the stop's spaces), found once per text; both lists ascend."""
+    stops, opens = [], []
+    for m in _STOP.finditer(text):
+        stops.append(m.start())
+        opens.append(_NOT_SPACE.search(text, m.start() + 1).start())  # type: ignore[union-attr]
+    return stops, opens
 
 
 def _last_stop(text: str, before: int) -> int:
-    last = -1
-    for m in _STOP.finditer(text, max(0, before - 600), before):
-        last = m.start()
-    return last
+    """The last stop whose next sentence begins before `before`, within LOOKBACK characters;
+    -1 if none."""
+    stops, opens = _stops(text)
+    i = bisect.bisect_left(opens, before) - 1
+    return stops[i] if i >= 0 and stops[i] >= before - LOOKBACK else -1
 
 
 def _next_stop(text: str, after: int) -> int:
-    m = _STOP.search(text, after)
-    return m.start() + 1 if m else -1
+    stops, _ = _stops(text)
+    i = bisect.bisect_left(stops, after)
+    return stops[i] + 1 if i < len(stops) else -1

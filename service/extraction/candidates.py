@@ -620,23 +620,43 @@ _AREA_CUES: dict[Area, str] = {
 }
 
 
-@lru_cache(maxsize=1)
-def _compiled() -> tuple[dict, dict, dict]:
+@lru_cache(maxsize=2)
+def _compiled(lowered: bool = False) -> tuple[dict, dict, dict]:
+    """The cue patterns, case-insensitive; or, `lowered`, the same patterns in lower case for
+    a lower-cased text: the same matches without IGNORECASE's cost at every position (the
+    patterns' escapes, \\b \\s \\w, are lower case already)."""
+
     def comp(d: dict) -> dict:
+        if lowered:
+            return {k: re.compile(rf"(?<!\w)(?:{v.lower()})(?!\w)") for k, v in d.items()}
         return {k: re.compile(rf"(?<!\w)(?:{v})(?!\w)", re.IGNORECASE) for k, v in d.items()}
 
     return comp(_INSTRUMENT_CUES), comp(_MECHANISM_CUES), comp(_AREA_CUES)
 
 
-def _cues(text: str, patterns: dict, *, overlap: bool = False) -> list[Cue]:
+# letters that IGNORECASE matches to an ASCII letter but str.lower() leaves alone
+_FOLDS_APART = re.compile("[\u017f\u0131]")  # long s, dotless i
+
+
+def _lowered(text: str) -> str | None:
+    """`text` in lower case when that keeps every offset and every case-insensitive match."""
+    low = text.lower()
+    if len(low) != len(text) or _FOLDS_APART.search(text):
+        return None
+    return low
+
+
+def _cues(text: str, patterns: dict, *, overlap: bool = False, low: str | None = None) -> list[Cue]:
+    """Cues of each kind in `text`; with `low` (the text lower-cased, see `_lowered`) the
+    `patterns` are the lowered ones and run on it."""
     out: list[Cue] = []
     taken: list[tuple[int, int]] = []
     for kind, pattern in patterns.items():
-        for m in pattern.finditer(text):
+        for m in pattern.finditer(text if low is None else low):
             if not overlap and any(s < m.end() and m.start() < e for s, e in taken):
                 continue  # "memorandum of understanding" already counted as an MoU
             taken.append((m.start(), m.end()))
-            span = Span(start=m.start(), end=m.end(), text=m.group(0))
+            span = Span(start=m.start(), end=m.end(), text=text[m.start() : m.end()])
             out.append(Cue(getattr(kind, "value", kind), span, sentence_around(text, span)))
     return sorted(out, key=lambda c: c.span.start)
 
@@ -687,12 +707,20 @@ _OTHER_SECTOR = re.compile(
 )
 
 
-def _area_cue_holds(cue: Cue, text: str, areas: dict) -> bool:
+def _area_cue_holds(
+    cue: Cue, text: str, areas: dict, sectors: dict[tuple[int, int], bool] | None = None
+) -> bool:
     """Whether an area cue speaks of health cooperation in that area: not in a sentence about
     another sector only, and "prevention" of a named disease group is that group's, not
     health promotion (annotation rule 12)."""
-    sentence = cue.sentence.text
-    if _OTHER_SECTOR.search(sentence) and not mentions_health(sentence):
+    where = (cue.sentence.start, cue.sentence.end)
+    other = sectors.get(where) if sectors is not None else None
+    if other is None:
+        sentence = cue.sentence.text
+        other = bool(_OTHER_SECTOR.search(sentence)) and not mentions_health(sentence)
+        if sectors is not None:
+            sectors[where] = other
+    if other:
         return False
     if cue.kind == Area.communicable_diseases.value and re.match(
         r"[\s-]*(?:19\s+)?vaccin", text[cue.span.end : cue.span.end + 15], re.IGNORECASE
@@ -711,13 +739,16 @@ def _area_cue_holds(cue: Cue, text: str, areas: dict) -> bool:
 
 def find_candidates(text: str, published: dt.date | None = None) -> Candidates:
     """Everything the model may choose from, with spans, for one article text."""
-    instruments, mechanisms, areas = _compiled()
+    areas = _compiled()[2]
+    low = _lowered(text)
+    scan = _compiled(lowered=low is not None)
     parties = find_parties(text)
     people = find_people(text)
     _home_officials(people, parties, text)
     area_cues: dict[Area, list[Cue]] = {}
-    for cue in _cues(text, areas, overlap=True):
-        if _area_cue_holds(cue, text, areas):
+    holds: dict[tuple[int, int], bool] = {}  # per sentence: not another sector's only
+    for cue in _cues(text, scan[2], overlap=True, low=low):
+        if _area_cue_holds(cue, text, areas, holds):
             area_cues.setdefault(Area(cue.kind), []).append(cue)
     return Candidates(
         health=mentions_health(text),
@@ -725,7 +756,9 @@ def find_candidates(text: str, published: dt.date | None = None) -> Candidates:
         people=people,
         dates=find_dates(text, published),
         places=find_places(text, parties),
-        instruments=_cues(text, instruments),
-        mechanisms=_cues(text, mechanisms, overlap=True),  # "exchange and training of doctors"
+        instruments=_cues(text, scan[0], low=low),
+        mechanisms=_cues(
+            text, scan[1], overlap=True, low=low
+        ),  # "exchange and training of doctors"
         areas=area_cues,
     )

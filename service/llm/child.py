@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import multiprocessing
 import os
 import queue
 import signal
@@ -61,6 +62,16 @@ def _die_with(parent: int) -> Callable[[], None] | None:
             os._exit(1)
 
     return pre_exec
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Ask Linux to send `sig` to this process when its parent ends (called by a worker
+    process at its start; elsewhere a no-op). If the parent already ended, end now."""
+    if _PRCTL is None or multiprocessing.parent_process() is None:
+        return
+    _PRCTL(_PR_SET_PDEATHSIG, int(sig))
+    if not multiprocessing.parent_process().is_alive():  # type: ignore[union-attr]
+        os.kill(os.getpid(), sig)
 
 
 class _Keeper:
@@ -141,4 +152,4 @@ def stop(proc: subprocess.Popen[bytes], *, grace: float = STOP_GRACE) -> int:
     return proc.returncode
 
 
-__all__ = ["STOP_GRACE", "spawn", "stop"]
+__all__ = ["STOP_GRACE", "die_with_parent", "spawn", "stop"]
