@@ -299,20 +299,22 @@ def serve(
     """Serve the extraction contract over HTTP (POST /v1/extract; docs at /docs)."""
     import uvicorn
 
-    from .http import create_app
+    from .http import create_app, serve_workers, workers_supported
 
-    options = dict(host=host, port=port, log_level=log_level, access_log=False,
-                   log_config=_log_config(log_level))  # fmt: skip
+    options = dict(log_level=log_level, access_log=False, log_config=_log_config(log_level))
     try:
+        if workers > 1 and workers_supported():
+            _worker_environment(get_settings(), workers)
+            raise typer.Exit(EXIT_USAGE if serve_workers(host, port, workers, options) else EXIT_OK)
         if workers == 1:
             target: object = create_app(get_settings())
-        else:
+        else:  # no SO_REUSEPORT: uvicorn's workers, which share one socket
             _worker_environment(get_settings(), workers)
-            target, options = "healthcoop.http.app:worker_app", {**options, "factory": True}
+            target, options = "healthcoop.http.app:create_app", {**options, "factory": True}
     except HealthcoopError as exc:
         raise _fail(exc) from None
     try:
-        uvicorn.run(target, workers=workers, **options)  # type: ignore[arg-type]
+        uvicorn.run(target, host=host, port=port, workers=workers, **options)  # type: ignore[arg-type]
     except SystemExit as exc:  # uvicorn exits 3 when startup failed; it has said why
         raise typer.Exit(EXIT_USAGE if exc.code else EXIT_OK) from None
 

@@ -27,6 +27,7 @@ from healthcoop.schemas.gazetteer import countries, organizations
 
 from ..core.grounding import fold, sentence_around
 from ..core.normalise import city_index, country_index, organization_index, parse_date
+from ..core.scan import Scanner
 
 
 @dataclass
@@ -646,19 +647,47 @@ def _lowered(text: str) -> str | None:
     return low
 
 
-def _cues(text: str, patterns: dict, *, overlap: bool = False, low: str | None = None) -> list[Cue]:
-    """Cues of each kind in `text`; with `low` (the text lower-cased, see `_lowered`) the
-    `patterns` are the lowered ones and run on it."""
+@lru_cache(maxsize=1)
+def _scanner() -> Scanner:
+    """The lowered cue patterns of all three kinds, in `_compiled`'s order, as one Scanner."""
+    return Scanner(p for d in _compiled(lowered=True) for p in d.values())
+
+
+def _cues(
+    text: str, patterns: dict, *, overlap: bool = False, found: dict | None = None
+) -> list[Cue]:
+    """Cues of each kind in `text`; `found` (from `_scan`) holds each pattern's matches, found
+    in the lower-cased text, in place of running `patterns` over `text`."""
     out: list[Cue] = []
     taken: list[tuple[int, int]] = []
     for kind, pattern in patterns.items():
-        for m in pattern.finditer(text if low is None else low):
+        for m in pattern.finditer(text) if found is None else found[kind]:
             if not overlap and any(s < m.end() and m.start() < e for s, e in taken):
                 continue  # "memorandum of understanding" already counted as an MoU
             taken.append((m.start(), m.end()))
             span = Span(start=m.start(), end=m.end(), text=text[m.start() : m.end()])
             out.append(Cue(getattr(kind, "value", kind), span, sentence_around(text, span)))
     return sorted(out, key=lambda c: c.span.start)
+
+
+def _scan(text: str) -> tuple[dict, dict, dict] | None:
+    """The matches of every cue pattern, per kind, found in the lower-cased text where that
+    keeps every match (`_lowered`), each pattern tried only where a match may begin; None when
+    the text must be scanned case-insensitively."""
+    low = _lowered(text)
+    if low is None:
+        return None
+    scanner = _scanner()
+    starts = scanner.starts(low)
+    out: list[dict] = []
+    i = 0
+    for d in _compiled(lowered=True):
+        found = {}
+        for kind in d:
+            found[kind] = list(scanner.finditer(low, i, starts[i]))
+            i += 1
+        out.append(found)
+    return out[0], out[1], out[2]
 
 
 _DATELINE = re.compile(
@@ -739,15 +768,14 @@ def _area_cue_holds(
 
 def find_candidates(text: str, published: dt.date | None = None) -> Candidates:
     """Everything the model may choose from, with spans, for one article text."""
-    areas = _compiled()[2]
-    low = _lowered(text)
-    scan = _compiled(lowered=low is not None)
+    instruments, mechanisms, areas = _compiled()
+    found = _scan(text) or (None, None, None)
     parties = find_parties(text)
     people = find_people(text)
     _home_officials(people, parties, text)
     area_cues: dict[Area, list[Cue]] = {}
     holds: dict[tuple[int, int], bool] = {}  # per sentence: not another sector's only
-    for cue in _cues(text, scan[2], overlap=True, low=low):
+    for cue in _cues(text, areas, overlap=True, found=found[2]):
         if _area_cue_holds(cue, text, areas, holds):
             area_cues.setdefault(Area(cue.kind), []).append(cue)
     return Candidates(
@@ -756,9 +784,9 @@ def find_candidates(text: str, published: dt.date | None = None) -> Candidates:
         people=people,
         dates=find_dates(text, published),
         places=find_places(text, parties),
-        instruments=_cues(text, scan[0], low=low),
+        instruments=_cues(text, instruments, found=found[0]),
         mechanisms=_cues(
-            text, scan[1], overlap=True, low=low
+            text, mechanisms, overlap=True, found=found[1]
         ),  # "exchange and training of doctors"
         areas=area_cues,
     )

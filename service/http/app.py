@@ -298,13 +298,3 @@ def _customize_openapi(app: FastAPI, settings: Settings, *, bearer: bool) -> Non
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def worker_app() -> FastAPI:
-    """The app of one `healthcoop serve --workers N` worker process (uvicorn's factory): its
-    settings come from the environment the supervisor prepared (the resolved endpoint, its
-    share of the concurrency), and it ends when the supervisor does, even on SIGKILL."""
-    from ..llm.child import die_with_parent
-
-    die_with_parent()
-    return create_app(get_settings())

@@ -1,0 +1,160 @@
+"""Many regular expressions over one text, tried only where a match can begin.
+
+The cue patterns are `(?<!\\w)(?:…)(?!\\w)`: a match begins at the start of a word, with one of
+a few short beginnings ("mou", "mem", "tre", …). `re.finditer` tries every position of the
+text for every pattern (30 patterns × 3,000 characters for a news article). A `Scanner` works
+out once which beginnings (up to PREFIX characters) a match of each pattern can have; for a
+text it finds the starts of words once, looks their first characters up, and tries each
+pattern only there. The matches are those of `pattern.finditer(text)`, in the same order and
+non-overlapping in the same way; a pattern whose beginnings it cannot bound (one that need not
+start a word, or may start with anything) is run with finditer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+try:  # the parser of the re module (Python ≥ 3.11), else its older name
+    from re import _constants as _c  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_constants as _c  # type: ignore[no-redef]
+    import sre_parse as _parser  # type: ignore[no-redef]
+
+PREFIX = 3  # characters of a beginning looked at
+SMALL_SET = 40  # a character class with more members ends a beginning there
+_WORD_START = re.compile(r"(?<!\w)\w")
+_REPEATS = tuple(
+    op for op in (_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", None)) if op
+)
+
+# A beginning is (text, open): `open` while later elements may still extend it.
+Beginnings = set[tuple[str, bool]]
+
+
+def _extend(states: Beginnings, seq: Iterable) -> Beginnings:
+    for op, av in seq:
+        if not any(is_open for _, is_open in states):
+            break
+        states = _step(states, op, av)
+    return states
+
+
+def _close(states: Beginnings) -> Beginnings:
+    return {(s, False) for s, _ in states}
+
+
+def _step(states: Beginnings, op: object, av: object) -> Beginnings:  # noqa: PLR0911
+    done = {(s, o) for s, o in states if not o}
+    live = {s for s, o in states if o}
+    if op in (_c.ASSERT, _c.ASSERT_NOT, _c.AT):
+        return states  # zero width
+    if op is _c.LITERAL:
+        chars: set[str] | None = {chr(av)}  # type: ignore[arg-type]
+    elif op is _c.IN:
+        chars = _charset(av)  # type: ignore[arg-type]
+    else:
+        chars = None
+    if chars is not None:
+        out = set(done)
+        for s in live:
+            for ch in chars:
+                t = s + ch
+                out.add((t, len(t) < PREFIX))
+        return out
+    if op is _c.BRANCH:
+        out = set(done)
+        for alternative in av[1]:  # type: ignore[index]
+            out |= _extend({(s, True) for s in live}, alternative)
+        return out
+    if op is _c.SUBPATTERN:
+        _group, add_flags, _del_flags, seq = av  # type: ignore[misc]
+        if add_flags:  # (?i) and the like inside: a beginning ends here
+            return _close(states)
+        return done | _extend({(s, True) for s in live}, seq)
+    if op in _REPEATS:
+        low, _high, seq = av  # type: ignore[misc]
+        once = _close(_extend({(s, True) for s in live}, seq))  # one or more: end there
+        return done | once | ({(s, True) for s in live} if low == 0 else set())
+    return _close(states)  # anything else (., groups referred to, …) ends a beginning here
+
+
+def _charset(items: list) -> set[str] | None:
+    out: set[str] = set()
+    for op, av in items:
+        if op is _c.LITERAL:
+            out.add(chr(av))
+        elif op is _c.RANGE and av[1] - av[0] < SMALL_SET:
+            out.update(chr(i) for i in range(av[0], av[1] + 1))
+        else:
+            return None  # a category (\s, \w), a negation, a wide range
+    return out if len(out) <= SMALL_SET else None
+
+
+def beginnings(pattern: re.Pattern[str]) -> frozenset[str] | None:
+    """How a match of `pattern` may begin: a set of strings of 1 to PREFIX characters, each
+    starting with a word character, such that every match starts with one of them; None when
+    they cannot be bounded so (case-insensitive patterns, matches that need not start a word,
+    or may begin with anything)."""
+    if pattern.flags & (re.IGNORECASE | re.LOCALE | re.VERBOSE):
+        return None
+    if not pattern.pattern.startswith("(?<!\\w)"):
+        return None
+    try:
+        states = _extend({("", True)}, _parser.parse(pattern.pattern, pattern.flags))
+    except (re.error, TypeError, ValueError, RecursionError):
+        return None
+    found = frozenset(s for s, _ in states)
+    if not found or any(not s or not (s[0].isalnum() or s[0] == "_") for s in found):
+        return None
+    return found
+
+
+class Scanner:
+    """Runs a fixed list of patterns over texts, each only where its matches can begin."""
+
+    def __init__(self, patterns: Iterable[re.Pattern[str]]) -> None:
+        self.patterns = list(patterns)
+        self.index: dict[str, list[int]] = {}  # beginning → patterns (by position in the list)
+        self.whole: set[int] = set()  # patterns run with finditer
+        for i, pattern in enumerate(self.patterns):
+            found = beginnings(pattern)
+            if found is None:
+                self.whole.add(i)
+                continue
+            for b in found:
+                self.index.setdefault(b, []).append(i)
+        self.lengths = sorted({len(b) for b in self.index})
+
+    def starts(self, text: str) -> list[list[int]]:
+        """For each pattern, the word starts of `text` where a match may begin (ascending)."""
+        where: list[list[int]] = [[] for _ in self.patterns]
+        index, lengths = self.index, self.lengths
+        for m in _WORD_START.finditer(text):
+            p = m.start()
+            hit: set[int] = set()
+            for n in lengths:
+                for i in index.get(text[p : p + n], ()):
+                    hit.add(i)
+            for i in hit:
+                where[i].append(p)
+        return where
+
+    def finditer(self, text: str, i: int, starts: list[int]) -> Iterator[re.Match[str]]:
+        """`self.patterns[i].finditer(text)`, trying only `starts` (from `self.starts`)."""
+        pattern = self.patterns[i]
+        if i in self.whole:
+            yield from pattern.finditer(text)
+            return
+        end = 0
+        for p in starts:
+            if p < end:
+                continue  # inside the previous match: finditer goes on after it
+            m = pattern.match(text, p)
+            if m is not None:
+                yield m
+                end = m.end()
+
+
+__all__ = ["PREFIX", "Scanner", "beginnings"]

@@ -1,0 +1,81 @@
+"""core.scan: patterns tried only where a match can begin give finditer's matches exactly."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from healthcoop.core.scan import Scanner, beginnings
+from healthcoop.extraction.candidates import _compiled
+
+CUES = [p for d in _compiled(lowered=True) for p in d.values()]
+# made-up patterns with the constructs the analysis handles: branches, optional and repeated
+# parts, classes, nested groups, lookarounds, a pattern that is all optional after one letter
+SHAPES = [
+    re.compile(r"(?<!\w)(?:ab|a(?:c|d)?e?|b[a-c]+x)(?!\w)"),
+    re.compile(r"(?<!\w)(?:(?<!x-)ab\s+c|\bba)(?!\w)"),
+    re.compile(r"(?<!\w)(?:a|b)(?:\s+(?:of|a))?(?!\w)"),
+    re.compile(r"(?<!\w)(?:c(?:a|b)*a)(?!\w)"),
+    re.compile(r"(?<!\w)x"),
+]
+ALPHABET = list("abcdeox- \n.,") + ["ab ", "ba ", "of ", "x-ab c", "cabba "]
+
+
+def _words_of(patterns: list[re.Pattern[str]]) -> list[str]:
+    words = set()
+    for p in patterns:
+        words.update(w for w in re.findall(r"[a-z]{2,}", p.pattern))
+    return sorted(words)
+
+
+CUE_WORDS = _words_of(CUES)
+
+
+def _same(scanner: Scanner, text: str) -> None:
+    starts = scanner.starts(text)
+    for i, pattern in enumerate(scanner.patterns):
+        got = [(m.start(), m.end()) for m in scanner.finditer(text, i, starts[i])]
+        want = [(m.start(), m.end()) for m in pattern.finditer(text)]
+        assert got == want, (pattern.pattern, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(ALPHABET), max_size=40).map("".join))
+def test_made_up_patterns_match_as_finditer_does(text):
+    _same(Scanner(SHAPES), text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.sampled_from(CUE_WORDS), st.sampled_from([" ", "-", ", ", ". ", "\n", "s"])),
+        max_size=60,
+    ).map("".join)
+)
+def test_the_cue_patterns_match_as_finditer_does(text):
+    _same(Scanner(CUES), text)
+
+
+def test_every_cue_pattern_is_bounded_by_its_beginnings():
+    # all of them are tried only at their beginnings: a new cue that is not shows up here
+    assert all(beginnings(p) for p in CUES)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        re.compile(r"(?<!\w)(?:ab)", re.IGNORECASE),  # case-insensitive: not bounded here
+        re.compile(r"ab"),  # need not start a word
+        re.compile(r"(?<!\w)(?:.b)"),  # may begin with anything
+        re.compile(r"(?<!\w)(?:\s*ab)"),  # may begin with a space
+        re.compile(r"(?<!\w)(?:a?)"),  # may match nothing
+    ],
+)
+def test_patterns_beyond_the_analysis_are_scanned_whole(pattern):
+    assert beginnings(pattern) is None
+    scanner = Scanner([pattern])
+    text = "ab xab  ab\tb"
+    _same(scanner, text)
