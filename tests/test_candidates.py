@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from healthcoop.extraction.candidates import find_candidates, find_dates, find_parties, find_people
 from healthcoop.schemas import Area, PartyKind
@@ -220,3 +224,18 @@ def test_a_disease_named_as_what_a_vaccine_is_against_is_the_vaccines_area_only(
 def test_medical_supplies_are_aid_not_equipment():
     areas = set(find_candidates("The deal covers the provision of medical supplies.").areas)
     assert Area.emergencies_humanitarian in areas and Area.medical_equipment not in areas
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["a", "b", " ", ",", ", ", ".", ";", ":", "\n", "\u2013", "Dr", "H.E",
+                         "HE ", "Mr. ", "minister ", "x" * 30, "  "]),
+        max_size=40,
+    ).map("".join)
+)  # fmt: skip
+def test_a_comma_ended_title_is_what_the_defining_pattern_captures(window):
+    from healthcoop.extraction.candidates import _HONORIFIC, _comma_title
+
+    defining = re.search(rf"([^.;:\n\u2013\u2014]{{3,140}}),\s*(?:{_HONORIFIC}\s+)*$", window)
+    assert _comma_title(window) == (defining.group(1) if defining else None)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
+from .normalise import trie_alternation
+
 try:  # the parser of the re module (Python ≥ 3.11), else its older name
     from re import _constants as _c  # type: ignore[attr-defined]
     from re import _parser  # type: ignore[attr-defined]
@@ -24,7 +26,6 @@ except ImportError:  # pragma: no cover - Python 3.10
 
 PREFIX = 3  # characters of a beginning looked at
 SMALL_SET = 40  # a character class with more members ends a beginning there
-_WORD_START = re.compile(r"(?<!\w)\w")
 _REPEATS = tuple(
     op for op in (_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", None)) if op
 )
@@ -126,12 +127,15 @@ class Scanner:
             for b in found:
                 self.index.setdefault(b, []).append(i)
         self.lengths = sorted({len(b) for b in self.index})
+        # the word starts where some beginning begins: one pass, zero width (a beginning may
+        # hold a space, and the next word must still be found)
+        self.finder = re.compile(rf"(?<!\w)(?={trie_alternation(list(self.index))})")
 
     def starts(self, text: str) -> list[list[int]]:
         """For each pattern, the word starts of `text` where a match may begin (ascending)."""
         where: list[list[int]] = [[] for _ in self.patterns]
         index, lengths = self.index, self.lengths
-        for m in _WORD_START.finditer(text):
+        for m in self.finder.finditer(text):
             p = m.start()
             hit: set[int] = set()
             for n in lengths:

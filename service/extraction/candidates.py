@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from healthcoop.schemas import (
-    Alignment,
     Area,
     DateRange,
     Instrument,
@@ -107,17 +106,23 @@ class Candidates:
 # ---------------------------------------------------------------- parties
 
 
+def _span(start: int, end: int, text: str) -> Span:
+    """The span of `text`, found at [start, end). (Span.model_construct would skip the check
+    but costs more: 3.5 µs against 2.1 µs here.)"""
+    return Span(start=start, end=end, text=text)
+
+
 def _matches(pattern: re.Pattern[str] | None, text: str, folded: bool) -> Iterator[Span]:
     if pattern is None:
         return
     if not folded:
         for m in pattern.finditer(text):
-            yield Span(start=m.start(), end=m.end(), text=m.group(0))
+            yield _span(m.start(), m.end(), m.group(0))
         return
     f = fold(text)
     for m in pattern.finditer(f.text):
         start, end = f.source_span(m.start(), m.end())
-        yield Span(start=start, end=end, text=text[start:end], alignment=Alignment.exact)
+        yield _span(start, end, text[start:end])
 
 
 _PEOPLES = re.compile(r"People(?:['\u2019]s)?\s+$", re.IGNORECASE)
@@ -299,13 +304,32 @@ def _after_names(title: str) -> str | None:
     return None
 
 
+# A title ending in a comma right before a name: the comma, then only honorifics to the name.
+# No honorific holds a comma, so at most one comma of a window can be that one.
+_COMMA_BEFORE_NAME = re.compile(rf",\s*(?:{_HONORIFIC}\s+)*$")
+_TITLE_STOPS = ".;:\n\u2013\u2014"  # a comma-ended title does not run back over these
+
+
+def _comma_title(window: str) -> str | None:
+    """The 3 to 140 characters before the comma that ends `window` but for spaces and
+    honorifics, back to the last of _TITLE_STOPS: what the pattern in the test of this
+    function captures, found from its only possible comma instead of by trying every start
+    of the window (about 0.1 ms a name)."""
+    m = _COMMA_BEFORE_NAME.search(window)
+    if m is None:
+        return None
+    comma = m.start()
+    start = max(comma - 140, 1 + max(window.rfind(c, 0, comma) for c in _TITLE_STOPS), 0)
+    return window[start:comma] if comma - start >= 3 else None
+
+
 def _title_before(text: str, start: int) -> str | None:
     """The title words right before a name: "Russia's deputy health minister" Oleg Salagay,
     or a title ending in a comma: "the director general of the WHO, Dr. Tedros"."""
     window = text[max(0, start - 160) : start]
-    m = re.search(rf"([^.;:\n\u2013\u2014]{{3,140}}),\s*(?:{_HONORIFIC}\s+)*$", window)
-    if m:
-        title = m.group(1).split(", ")[-1] if _VERB.search(m.group(1)) else m.group(1)
+    before_comma = _comma_title(window)
+    if before_comma:
+        title = before_comma.split(", ")[-1] if _VERB.search(before_comma) else before_comma
         # the title starts after the clause's verb: "... were the Kenyan deputy minister, X"
         verbs = list(_VERB.finditer(title))
         title = title[verbs[-1].end() :] if verbs else title
@@ -483,7 +507,7 @@ def find_people(text: str) -> list[PersonCandidate]:
             if name not in people:
                 title = _title_before(text, start) or _title_after(text, end)
                 people[name] = PersonCandidate(name, key="", title=title, hint=_party_in(title))
-            people[name].mentions.append(Span(start=start, end=end, text=name))
+            people[name].mentions.append(_span(start, end, name))
     # one person written in full and by a shorter form ("Dr. Tedros", "Zafarqandi"): keep the
     # longest, and let every mention of its surname count as evidence
     names = sorted(people, key=len, reverse=True)
@@ -495,7 +519,7 @@ def find_people(text: str) -> list[PersonCandidate]:
         surname = p.name.split()[-1]
         for m in re.finditer(rf"(?<!\w){re.escape(surname)}(?!\w)", text):
             if not any(s.start <= m.start() < s.end for s in p.mentions):
-                p.mentions.append(Span(start=m.start(), end=m.end(), text=m.group(0)))
+                p.mentions.append(_span(m.start(), m.end(), m.group(0)))
         p.mentions.sort(key=lambda s: s.start)
     out = sorted(
         (p for p in people.values()
@@ -552,7 +576,7 @@ def find_dates(text: str, published: dt.date | None) -> list[DateCandidate]:
             continue
         if _is_stamp(text, m.start(), m.end()):
             continue
-        span = Span(start=m.start(), end=m.end(), text=m.group(0))
+        span = _span(m.start(), m.end(), m.group(0))
         out[label] = DateCandidate(label, span, parse_date(label, published))
     return list(out.values())
 
@@ -665,7 +689,7 @@ def _cues(
             if not overlap and any(s < m.end() and m.start() < e for s, e in taken):
                 continue  # "memorandum of understanding" already counted as an MoU
             taken.append((m.start(), m.end()))
-            span = Span(start=m.start(), end=m.end(), text=text[m.start() : m.end()])
+            span = _span(m.start(), m.end(), text[m.start() : m.end()])
             out.append(Cue(getattr(kind, "value", kind), span, sentence_around(text, span)))
     return sorted(out, key=lambda c: c.span.start)
 
