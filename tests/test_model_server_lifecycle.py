@@ -231,3 +231,71 @@ def test_stop_asks_politely_then_kills_within_the_grace_period():
     started = time.monotonic()
     assert child.stop(proc, grace=0.5) == -signal.SIGKILL
     assert 0.4 <= time.monotonic() - started < 5
+
+
+def test_serve_with_two_workers_answers_from_both_on_one_port(tmp_path):
+    # the workers share the port through SO_REUSEPORT: each connection lands on one of them,
+    # and every answer is the service's; a SIGTERM stops them all
+    from tests.support.fake_openai import FakeOpenAI, serve
+
+    port = _free_port()
+    with serve(FakeOpenAI(arguments={"relevant": False})) as base_url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHCOOP_")}
+        env.update(HEALTHCOOP_BASE_URL=base_url, HEALTHCOOP_MODEL="fake",
+                   HEALTHCOOP_CACHE_DIR=str(tmp_path / "cache"))  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, str(LAUNCHER), "serve", "--port", str(port), "--workers", "2",
+             "--log-level", "warning"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            _wait(lambda: _service_up(port), "the service listened", proc)
+            workers = {p for p in descendants(proc.pid) if alive(p)}
+            deadline = time.monotonic() + 30
+            served: set[int] = set()
+            while len(served) < 2 and time.monotonic() < deadline:
+                # a fresh connection each time; which worker took it shows in /proc
+                with socket.create_connection(("127.0.0.1", port)) as s:
+                    local = s.getsockname()[1]
+                    taken = time.monotonic() + 5
+                    holder = set()
+                    while not holder and time.monotonic() < taken:
+                        holder = {w for w in workers if _holds_peer(w, local)}
+                    served |= holder
+                    body = json.dumps(ARTICLE).encode()
+                    s.sendall(b"POST /v1/extract HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                              b"application/json\r\nConnection: close\r\nContent-Length: "
+                              + str(len(body)).encode() + b"\r\n\r\n" + body)  # fmt: skip
+                    answer = b""
+                    while chunk := s.recv(65536):
+                        answer += chunk
+                assert holder, "no worker accepted the connection"
+                assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+                assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["relevant"] is False
+            assert len(served) == 2, "one worker took every connection"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=STOPPED_WITHIN)
+        assert proc.returncode == 0, out
+        assert not wait_gone(workers, port, STOPPED_WITHIN)
+
+
+def _holds_peer(pid: int, peer_port: int) -> bool:
+    """Whether process `pid` has a TCP socket connected to local port `peer_port` (the
+    client's side of a connection it accepted), from /proc/<pid>/net/tcp and its fds."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        rows = open(f"/proc/{pid}/net/tcp").read().splitlines()[1:]  # noqa: SIM115
+    except (FileNotFoundError, PermissionError):
+        return False
+    for row in rows:
+        fields = row.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        if remote_port == peer_port and fields[9] in inodes:
+            return True
+    return False
