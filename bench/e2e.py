@@ -116,10 +116,12 @@ class Run:
         proc = subprocess.Popen(command, env=self.env, stderr=subprocess.DEVNULL)
         _wait(lambda: _stored(store) >= len(self.articles) // 2, proc, 1800)
         family = descendants(proc.pid)  # the embedded model server among them
+        killed = time.monotonic()
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         left = wait_gone(family, None, STOPPED_WITHIN)
-        self.stopped("annotate SIGKILL", not left and bool(family), started, "")
+        note = f"{len(family)} child process(es)"
+        self.stopped("annotate SIGKILL", not left and bool(family), killed, note)
         before = _stored(store)
         again = subprocess.run(command, env=self.env, capture_output=True, text=True, check=False)
         lines = _json_lines(out.read_text("utf-8")) if out.exists() else []
