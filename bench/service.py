@@ -52,6 +52,9 @@ def start_service(port: int, fake_url: str, concurrency: int, workers: int) -> s
     return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
 
 
+SHORT = "Iran and Russia discussed health cooperation."
+
+
 def wait_for(url: str, timeout: float = 30.0) -> None:
     import httpx2
 
@@ -197,9 +200,22 @@ def main() -> None:
         default="wrk" if shutil.which("wrk") else "python",
         help="load generator: wrk (C; Debian package wrk) or this process (httpx2, asyncio)",
     )
+    parser.add_argument(
+        "--article",
+        default="seed",
+        help="what every request sends: 'seed' (seed 002 of ../shared, 3,100 characters), "
+        "'short' (one sentence: the service's own cost), or a text file",
+    )
     args = parser.parse_args()
-    text = next(ROOT.parent.glob("shared/seeds/002_*.txt"), None)
-    text = text.read_text("utf-8") if text else "Iran and Russia discussed health cooperation."
+    text = SHORT
+    if args.article == "seed":
+        seed = next(ROOT.parent.glob("shared/seeds/002_*.txt"), None)
+        if seed is None:
+            raise SystemExit("no ../shared/seeds/002_*.txt here; pass --article short or a file")
+        text = seed.read_text("utf-8")
+    elif args.article != "short":
+        text = Path(args.article).read_text("utf-8")
+    print(f"every request: {len(text):,} characters ({args.article})")
 
     spawn = multiprocessing.get_context("spawn")
     fake_port = free_port()
