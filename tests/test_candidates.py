@@ -239,3 +239,19 @@ def test_a_comma_ended_title_is_what_the_defining_pattern_captures(window):
 
     defining = re.search(rf"([^.;:\n\u2013\u2014]{{3,140}}),\s*(?:{_HONORIFIC}\s+)*$", window)
     assert _comma_title(window) == (defining.group(1) if defining else None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(1, 8)), max_size=40))
+def test_taken_spans_overlap_as_the_pairwise_definition_says(spans):
+    # find_parties keeps the spans given to a party disjoint and skips any that overlaps one
+    from healthcoop.extraction.candidates import _Taken
+
+    taken, pairs = _Taken(), []
+    for start, length in spans:
+        end = start + length
+        expected = any(s < end and start < e for s, e in pairs)
+        assert taken.overlaps(start, end) == expected
+        if not expected:
+            taken.add(start, end)
+            pairs.append((start, end))
