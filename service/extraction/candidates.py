@@ -705,12 +705,13 @@ def _cues(
     """Cues of each kind in `text`; `found` (from `_scan`) holds each pattern's matches, found
     in the lower-cased text, in place of running `patterns` over `text`."""
     out: list[Cue] = []
-    taken: list[tuple[int, int]] = []
+    taken = _Taken()
     for kind, pattern in patterns.items():
         for m in pattern.finditer(text) if found is None else found[kind]:
-            if not overlap and any(s < m.end() and m.start() < e for s, e in taken):
+            if not overlap and taken.overlaps(m.start(), m.end()):
                 continue  # "memorandum of understanding" already counted as an MoU
-            taken.append((m.start(), m.end()))
+            if not overlap:
+                taken.add(m.start(), m.end())
             span = _span(m.start(), m.end(), text[m.start() : m.end()])
             out.append(Cue(getattr(kind, "value", kind), span, sentence_around(text, span)))
     return sorted(out, key=lambda c: c.span.start)
