@@ -13,12 +13,13 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from .errors import (
     ConfigError,
+    ExtractionError,
     HealthcoopError,
     InputError,
     StorageError,
@@ -98,6 +99,17 @@ def read_article(path: str, published: str | None = None) -> dict:
     return article
 
 
+def _extract_one(ex: Any, article: dict) -> Any:
+    """`ex.extract(article)`, with an unplanned exception turned into that article's error, so
+    one article's bug never stops a command over many."""
+    try:
+        return ex.extract(article)
+    except HealthcoopError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported as this article's error
+        raise ExtractionError.unexpected(exc) from exc
+
+
 @app.command()
 def extract(
     paths: Annotated[list[str], typer.Argument(help="article files (.txt, .html, .json) or -")],
@@ -117,7 +129,7 @@ def extract(
         raise _fail(exc) from None
     for path in paths:
         try:
-            record = ex.extract(read_article(path, published))
+            record = _extract_one(ex, read_article(path, published))
         except HealthcoopError as exc:
             if exc.fatal:  # bad credentials or configuration: no other file would do better
                 raise _fail(exc) from None
@@ -394,7 +406,7 @@ def _run_articles(articles: list[dict], save: Path | None) -> tuple[list[dict], 
             article_id = str(given) if usable else f"line-{n}"
             started = time.monotonic()
             try:
-                record = ex.extract(article)
+                record = _extract_one(ex, article)
             except HealthcoopError as exc:
                 if exc.fatal:
                     raise

@@ -101,6 +101,14 @@ class ExtractionError(HealthcoopError):
     def to_dict(self) -> dict[str, object]:
         return {**super().to_dict(), "attempts": self.attempts}
 
+    @classmethod
+    def unexpected(cls, exc: Exception) -> ExtractionError:
+        """One article's bug (an exception no door planned for), as that article's error, so
+        it never stops a run of many."""
+        return cls(
+            f"the record could not be assembled ({type(exc).__name__}: {exc}); please report this"
+        )
+
 
 # ---------------------------------------------------------------- the model endpoint
 

@@ -542,3 +542,16 @@ def test_a_draft_gains_from_the_same_rules_as_a_constrained_answer():
                          provenance=PROVENANCE)  # fmt: skip
     assert _kinds(rec.agreements) == ["mou/signed"]
     assert _kinds(rec.mechanisms) == ["training_programme/proposed"]
+
+
+def test_a_draft_whose_parties_are_all_dropped_still_gives_a_record_with_a_summary():
+    # found on the dev set: a drafted party list the text does not bear out, beside a grounded
+    # mechanism, crashed the summary (an IndexError that stopped a whole eval run)
+    draft = _draft(
+        parties=["France"],
+        mechanisms=[{"kind": "working_group", "status": "established", "parties": ["France"],
+                     "quote": "joint working group on communicable diseases"}],
+    )  # fmt: skip
+    rec = assemble_draft(draft, SRC, settings=Settings(), provenance=PROVENANCE)
+    assert rec.parties == []
+    assert rec.summary.startswith("Health cooperation between") and rec.summary.endswith(".")

@@ -96,3 +96,45 @@ def test_the_python_api_reuses_one_extractor_per_settings(endpoint):
     other = healthcoop.extractor(get_settings().model_copy(update={"temperature": 0.5}))
     assert other is not first
     assert healthcoop.extract(TEXT).relevant is True
+
+
+@pytest.fixture
+def a_bug_in_one_article(monkeypatch):
+    """Assembly fails with an exception nobody planned for on the article with id "bad" (as
+    the draft summary's IndexError did on the dev set)."""
+    from healthcoop.extraction.extractor import Pipeline
+
+    finish = Pipeline.finish
+
+    def buggy(self, question, prepared, done, **kw):  # noqa: ANN001
+        if prepared.article.id == "bad":
+            raise IndexError("list index out of range")
+        return finish(self, question, prepared, done, **kw)
+
+    monkeypatch.setattr(Pipeline, "finish", buggy)
+
+
+def test_one_articles_bug_is_its_error_and_extract_goes_on(
+    endpoint, a_bug_in_one_article, tmp_path
+):
+    bad, good = tmp_path / "bad.txt", tmp_path / "good.txt"
+    bad.write_text(TEXT, encoding="utf-8")
+    good.write_text(TEXT, encoding="utf-8")
+    result = runner.invoke(app, ["extract", str(bad), str(good), "--compact"])
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["article_id"] == "good"
+    assert "ExtractionError" in result.stderr and "IndexError" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_one_articles_bug_is_its_error_and_eval_goes_on(endpoint, a_bug_in_one_article, tmp_path):
+    articles, gold, saved = tmp_path / "a.jsonl", tmp_path / "g.jsonl", tmp_path / "s.jsonl"
+    articles.write_text("".join(json.dumps({"id": i, "text": TEXT}) + "\n" for i in ("bad", "ok")))
+    gold.write_text("".join(json.dumps({"id": i, "relevant": True}) + "\n" for i in ("bad", "ok")))
+    result = runner.invoke(
+        app, ["eval", "--gold", str(gold), "--articles", str(articles), "--save", str(saved)]
+    )
+    assert result.exit_code == 1, result.output
+    lines = [json.loads(x) for x in saved.read_text().splitlines()]
+    assert [(x["article_id"], x["status"]) for x in lines] == [("bad", "error"), ("ok", "ok")]
+    assert lines[0]["error"]["type"] == "extraction_error"

@@ -31,7 +31,7 @@ from typing import Any
 from healthcoop.schemas import Article
 
 from ..archive import Item
-from ..errors import HealthcoopError, InputError
+from ..errors import ExtractionError, HealthcoopError, InputError
 from ..extraction import Extractor
 from ..extraction.extractor import Prepared, Question
 from ..files import chunks
@@ -39,7 +39,7 @@ from ..llm.base import Completion
 from ..llm.client import BatchState, OpenAILLM
 from ..settings import Settings
 from .store import ResultKey, Row, Store
-from .unit import _unexpected, error_row, ok_row
+from .unit import error_row, ok_row
 
 MAX_REQUESTS = 50_000  # OpenAI's limit on requests in one batch
 MAX_BYTES = 180 * 2**20  # and on a requests file (200 MB), with room to spare
@@ -211,7 +211,7 @@ class BatchEngine:
                 raise
             row = error_row(item, exc)
         except Exception as exc:  # noqa: BLE001 - one record's bug must not sink the run
-            row = error_row(item, _unexpected(exc))
+            row = error_row(item, ExtractionError.unexpected(exc))
         one_pass.writer.add(row)
         one_pass.stats.count(row)
         return None
@@ -292,7 +292,7 @@ class BatchEngine:
         except HealthcoopError as exc:
             return error_row(item, exc)
         except Exception as exc:  # noqa: BLE001 - one record's bug must not sink the run
-            return error_row(item, _unexpected(exc))
+            return error_row(item, ExtractionError.unexpected(exc))
 
     def _answer(self, item: Item, line: dict | None, state: BatchState) -> Any:
         if line is None:

@@ -60,12 +60,6 @@ def error_row(item: Item, error: HealthcoopError) -> Row:
     )
 
 
-def _unexpected(exc: Exception) -> ExtractionError:
-    return ExtractionError(
-        f"the record could not be assembled ({type(exc).__name__}: {exc}); please report this"
-    )
-
-
 def _row(item: Item, outcome: ArticleExtraction | Exception) -> Row:
     """The row of one record's outcome. A fatal error (bad credentials, a configuration that
     fails every record) is raised instead, to stop the run."""
@@ -75,7 +69,7 @@ def _row(item: Item, outcome: ArticleExtraction | Exception) -> Row:
         if outcome.fatal:
             raise outcome
         return error_row(item, outcome)
-    return error_row(item, _unexpected(outcome))  # one record's bug must not sink the run
+    return error_row(item, ExtractionError.unexpected(outcome))  # one record's bug, not the run's
 
 
 def settle(item: Item, run: Callable[[Article], ArticleExtraction]) -> Row:

@@ -120,7 +120,12 @@ def summarize(parties: list[Party], meetings: list[Meeting], agreements: list[Ag
               mechanisms: list[Mechanism]) -> str:  # fmt: skip
     """One sentence from the record itself (no model tokens spent on prose)."""
     names = [p.name for p in parties]
-    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    if not names:  # every party the model named was dropped as ungrounded (the draft path)
+        who = "parties the text does not name"
+    elif len(names) == 1:
+        who = names[0]
+    else:
+        who = ", ".join(names[:-1]) + " and " + names[-1]
     bits: list[str] = []
     if meetings:
         bits.append(f"{len(meetings)} meeting{'s' if len(meetings) > 1 else ''}")
