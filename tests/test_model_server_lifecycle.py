@@ -299,3 +299,21 @@ def _holds_peer(pid: int, peer_port: int) -> bool:
         if remote_port == peer_port and fields[9] in inodes:
             return True
     return False
+
+
+def test_a_python_program_that_dies_of_an_exception_stops_its_model_server(tmp_path):
+    # the Python API starts the server on first use; an uncaught exception ends the program
+    program = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "import standin_healthcoop, healthcoop\n"
+        "healthcoop.extractor()\n"
+        "raise RuntimeError('the analyst script failed')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHCOOP_")}
+    env.update(STANDIN_STATE_DIR=str(tmp_path), HEALTHCOOP_CACHE_DIR=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-c", program, str(SUPPORT)], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1 and "the analyst script failed" in done.stderr, done.stderr
+    server = int((tmp_path / "standin.pid").read_text())
+    port = int((tmp_path / "standin.port").read_text())
+    assert not wait_gone([server], port, STOPPED_WITHIN)
