@@ -71,6 +71,8 @@ def serve(host: str, port: int, workers: int, options: dict[str, Any]) -> int:
         return p
 
     procs = [start(i) for i in range(workers)]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"serving on http://{shown}:{port} with {workers} worker processes", file=sys.stderr)
     code = 0
     try:
         while True:
