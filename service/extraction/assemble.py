@@ -426,6 +426,14 @@ def _with_ruled_mechanisms(mechanisms: list[Mechanism], c: Candidates, g: _Groun
     found: dict[tuple[str, MechanismStatus], Mechanism] = {}
     for m in mechanisms:
         found.setdefault((m.kind.value, m.status), m)
+    _add_stated_mechanisms(found, c, g, parties)
+    return list(found.values())
+
+
+def _add_stated_mechanisms(found: dict[tuple[str, MechanismStatus], Mechanism], c: Candidates,
+                           g: _Grounder, parties: list[str]) -> None:  # fmt: skip
+    """Add to `found` the mechanisms a cue's sentence states on its own (`_ruled_mechanism`),
+    one per kind and status, unless one of that kind and status is there already."""
     for cue in c.mechanisms:
         status = _ruled_mechanism(cue)
         if status is None or (cue.kind, status) in found:
@@ -436,7 +444,6 @@ def _with_ruled_mechanisms(mechanisms: list[Mechanism], c: Candidates, g: _Groun
                 kind=MechanismKind(cue.kind), status=status, parties=parties,
                 description=cue.span.text, **extra,
             )  # fmt: skip
-    return list(found.values())
 
 
 def assemble_draft(
@@ -999,16 +1006,7 @@ def _mechanisms(a: _Answered, chosen: list[str]) -> list[Mechanism]:
             Mechanism(kind=kind, status=status, parties=chosen,
                       description=cue.span.text if cue else "", **extra),
         )  # fmt: skip
-    for cue in a.c.mechanisms:
-        status = _ruled_mechanism(cue)
-        if status is None or (cue.kind, status) in found:
-            continue
-        extra = a.g.keep(f"mechanism ({cue.kind})", [cue.sentence])
-        if extra is not None:
-            found[(cue.kind, status)] = Mechanism(
-                kind=MechanismKind(cue.kind), status=status, parties=chosen,
-                description=cue.span.text, **extra,
-            )  # fmt: skip
+    _add_stated_mechanisms(found, a.c, a.g, chosen)
     return list(found.values())
 
 
