@@ -145,21 +145,32 @@ def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
     return pa.array(values, type_)
 
 
-class Collector:
-    """Turns results into table rows, one result at a time; `flush` hands over a batch."""
+class _Rows:
+    """Rows of some tables (`tables`), gathered until `flush` hands them over as a batch each."""
 
-    def __init__(self, articles: Mapping[str, ArticleInfo] | None = None) -> None:
-        self.meta = articles
-        self.results = 0
+    tables: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
         self._new()
 
     def _new(self) -> None:
-        self.t = {name: _Columns(name) for name in TABLES}
+        self.t = {name: _Columns(name) for name in self.tables}
 
     def flush(self) -> dict[str, pa.RecordBatch]:
         batches = {name: cols.batch() for name, cols in self.t.items()}
         self._new()
         return batches
+
+
+class Collector(_Rows):
+    """Turns results into table rows, one result at a time; `flush` hands over a batch."""
+
+    tables = TABLES
+
+    def __init__(self, articles: Mapping[str, ArticleInfo] | None = None) -> None:
+        super().__init__()
+        self.meta = articles
+        self.results = 0
 
     def add(self, line: Line) -> None:
         """Append the rows one result contributes to each table."""
@@ -215,21 +226,15 @@ class Collector:
             areas.add(aid, area)
 
 
-class EventCollector:
+class EventCollector(_Rows):
     """Turns events (as `healthcoop consolidate` writes them) into rows of the `events` and
     `event_mentions` tables; `flush` hands over a batch."""
 
+    tables = EVENT_TABLES
+
     def __init__(self) -> None:
+        super().__init__()
         self.events = 0
-        self._new()
-
-    def _new(self) -> None:
-        self.t = {name: _Columns(name) for name in EVENT_TABLES}
-
-    def flush(self) -> dict[str, pa.RecordBatch]:
-        batches = {name: cols.batch() for name, cols in self.t.items()}
-        self._new()
-        return batches
 
     def add(self, event: Mapping[str, Any]) -> None:
         """Append one event's row and a row for each of its mentions."""
