@@ -29,6 +29,7 @@ from pathlib import Path
 
 import httpx2
 
+from tests.support.fake_openai import free_port
 from tests.support.procs import descendants, wait_gone
 from tests.support.seeds import seed_articles
 
@@ -87,7 +88,7 @@ class Run:
         self.report("CLI extract", _json_lines(out.stdout), started, _err(out))
 
     def serve(self) -> None:
-        port = _free_port()
+        port = free_port()
         started = time.monotonic()
         proc = subprocess.Popen([HEALTHCOOP, "serve", "--port", str(port)], env=self.env,
                                 stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)  # fmt: skip
@@ -149,7 +150,7 @@ class Run:
     def serve_model_stopped(self, sig: signal.Signals) -> None:
         """Start `healthcoop serve-model`, wait until it answers, send `sig`: its model server
         must be gone and its port free within STOPPED_WITHIN seconds."""
-        port = _free_port()
+        port = free_port()
         proc = subprocess.Popen([HEALTHCOOP, "serve-model", "--port", str(port)], env=self.env,
                                 stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)  # fmt: skip
         with httpx2.Client(timeout=5) as api:
@@ -209,14 +210,6 @@ def _wait(ready, proc: subprocess.Popen, timeout: float) -> None:  # noqa: ANN00
             pass
         time.sleep(0.5)
     raise TimeoutError("a door did not get going in time")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> int:

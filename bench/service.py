@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.support.fake_openai import free_port
+
 ROOT = Path(__file__).resolve().parent.parent  # run from here: python -m bench.service
 
 
@@ -171,14 +173,6 @@ def proc_cpu(pid: int) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:

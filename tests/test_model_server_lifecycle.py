@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from healthcoop.llm import child
+from tests.support.fake_openai import free_port
 from tests.support.procs import alive, descendants, port_free, wait_gone
 
 pytestmark = pytest.mark.skipif(
@@ -43,12 +44,6 @@ ARTICLE = {
 STOPPED_WITHIN = 10.0  # seconds: the grace period (3 s) and a loaded CI machine's slack
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _command(name: str, tmp: Path) -> tuple[list[str], str]:
     """The healthcoop arguments for `name`, and what 'busy' means for it."""
     archive = tmp / "archive.jsonl"
@@ -58,7 +53,7 @@ def _command(name: str, tmp: Path) -> tuple[list[str], str]:
     gold = tmp / "gold.jsonl"
     gold.write_text(json.dumps({"id": "a1", "relevant": True}) + "\n")
     out = str(tmp / "out.jsonl")
-    port = str(_free_port())
+    port = str(free_port())
     return {
         "extract": (["extract", str(article)], "request"),
         "serve": (["serve", "--port", port, "--log-level", "warning"], f"service:{port}"),
@@ -238,7 +233,7 @@ def test_serve_with_two_workers_answers_from_both_on_one_port(tmp_path):
     # and every answer is the service's; a SIGTERM stops them all
     from tests.support.fake_openai import FakeOpenAI, serve
 
-    port = _free_port()
+    port = free_port()
     with serve(FakeOpenAI(arguments={"relevant": False})) as base_url:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHCOOP_")}
         env.update(HEALTHCOOP_BASE_URL=base_url, HEALTHCOOP_MODEL="fake",
