@@ -30,13 +30,16 @@ from tests.support.fake_openai import free_port
 ROOT = Path(__file__).resolve().parent.parent  # run from here: python -m bench.service
 
 
-def run_fake(port: int, latency: float) -> None:
+def run_fake(port: int, latency: float, answer: str) -> None:
     import uvicorn
 
-    from tests.support.fake_openai import FakeOpenAI
+    from tests.support.fake_openai import FakeOpenAI, schema_answer
 
+    fake = FakeOpenAI(latency=latency)
+    if answer == "schema":
+        fake.arguments = schema_answer
     uvicorn.run(
-        FakeOpenAI(latency=latency),
+        fake,
         host="127.0.0.1",
         port=port,
         log_level="error",
@@ -55,6 +58,13 @@ def start_service(port: int, fake_url: str, concurrency: int, workers: int) -> s
 
 
 SHORT = "Iran and Russia discussed health cooperation."
+MARK = "@@N@@"  # where each request's own number goes: no two requests send the same text
+
+
+def numbered(text: str) -> str:
+    """The article with a reference number after it, so that every request is a new text
+    (nothing cached per text helps) that yields the same candidates."""
+    return f"{text}\n\n(ref. {MARK})"
 
 
 def wait_for(url: str, timeout: float = 30.0) -> None:
@@ -93,8 +103,11 @@ async def load(
         async def slot(n: int) -> None:
             if not burst:
                 await asyncio.sleep(latency * n / concurrency)
+            k = 0
             while (sent := time.perf_counter()) < window[1]:
-                response = await client.post("/v1/extract", json={"text": text, "id": str(n)})
+                k += 1
+                body = {"text": text.replace(MARK, f"{n}.{k}"), "id": str(n)}
+                response = await client.post("/v1/extract", json=body)
                 done = time.perf_counter()
                 if response.status_code != 200:
                     raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
@@ -108,8 +121,13 @@ async def load(
 WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = io.open(os.getenv("BENCH_BODY"), "rb"):read("*a")
+local template = io.open(os.getenv("BENCH_BODY"), "rb"):read("*a")
 local sent, slots, spread = 0, tonumber(os.getenv("BENCH_C")), tonumber(os.getenv("BENCH_SPREAD"))
+local made = 0
+function request()  -- each request its own text: the template's mark replaced by a number
+  made = made + 1
+  return wrk.format(nil, nil, nil, (template:gsub("@@N@@", tostring(made))))
+end
 function delay()  -- the first request of each connection spread over one latency
   sent = sent + 1
   if sent <= slots then return math.floor(spread * (sent - 1) / slots) end
@@ -189,6 +207,14 @@ def main() -> None:
     )
     parser.add_argument("--burst", action="store_true", help="start all slots at once")
     parser.add_argument(
+        "--answer",
+        choices=["schema", "irrelevant"],
+        default="schema",
+        help="what the fake model answers: 'schema' (parties, meetings, agreements, mechanisms "
+        "from each request's answer schema: a record with content to validate and assemble) "
+        "or 'irrelevant' ({\"relevant\": false}: no assembly)",
+    )
+    parser.add_argument(
         "--client",
         choices=["wrk", "python"],
         default="wrk" if shutil.which("wrk") else "python",
@@ -209,11 +235,14 @@ def main() -> None:
         text = seed.read_text("utf-8")
     elif args.article != "short":
         text = Path(args.article).read_text("utf-8")
-    print(f"every request: {len(text):,} characters ({args.article})")
+    print(f"every request: {len(text):,} characters ({args.article}) and its own number; "
+          f"answers: {args.answer}")  # fmt: skip
+    text = numbered(text)
 
     spawn = multiprocessing.get_context("spawn")
     fake_port = free_port()
-    fake = spawn.Process(target=run_fake, args=(fake_port, args.latency), daemon=True)
+    fake = spawn.Process(target=run_fake, args=(fake_port, args.latency, args.answer),
+                         daemon=True)  # fmt: skip
     fake.start()
     fake_url = f"http://127.0.0.1:{fake_port}/v1"
     start = "all at once" if args.burst else "spread over one latency"

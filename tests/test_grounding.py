@@ -130,3 +130,20 @@ def test_sentence_around_looks_back_600_characters_at_most():
     got = sentence_around(text, Span(start=len(text) - 4, end=len(text), text="tail"))
     assert (got.start, got.end) == _sentence_by_scanning(text, len(text) - 4, len(text))
     assert got.start == 0  # no stop within reach: the text's start
+
+
+@settings(max_examples=300)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("aZ é\u00a0\t\n\u2019\u201c\u2013ßİﬁ.,Ωж ") + ["\u0301"]),
+        max_size=60,
+    )
+    | st.text(max_size=60)
+)
+def test_folding_by_table_gives_what_folding_each_character_gives(text):
+    from healthcoop.core.grounding import _fold_by_char
+
+    fast, slow = fold.__wrapped__(text), _fold_by_char(text)
+    assert fast.text == slow.text
+    n = len(fast.text) + 1
+    assert [fast.offset(i) for i in range(n)] == [slow.offset(i) for i in range(n)]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healthcoop.core.scan import Scanner, beginnings
+from healthcoop.core.scan import Caseless, Scanner, beginnings, lower_pattern, lowered
 from healthcoop.extraction.candidates import _compiled
 
 CUES = [p for d in _compiled(lowered=True) for p in d.values()]
@@ -79,3 +79,53 @@ def test_patterns_beyond_the_analysis_are_scanned_whole(pattern):
     scanner = Scanner([pattern])
     text = "ab xab  ab\tb"
     _same(scanner, text)
+
+
+# ---------------------------------------------------------------- Caseless
+
+
+def _caseless_patterns() -> list[Caseless]:
+    from healthcoop.extraction import assemble, candidates
+
+    found = [v for m in (assemble, candidates) for v in vars(m).values() if isinstance(v, Caseless)]
+    assert len(found) >= 10, "the status, sector and health patterns are Caseless"
+    return found
+
+
+CASELESS = _caseless_patterns()
+# words of the patterns in mixed case, and the letters where lower() and IGNORECASE part ways
+CASE_ALPHABET = [
+    *{w for c in CASELESS for w in re.findall(r"[a-z]{3,}", c.pattern.pattern)},
+    *"SIGNED Signed will to be . , \n-",
+    *"\u017f\u0131\u0130\u212a\u00e9\u00c9",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(CASE_ALPHABET).flatmap(
+            lambda w: st.sampled_from([w, w.upper(), w.title()])
+        ),
+        max_size=25,
+    ).map(" ".join),
+    st.sampled_from(CASELESS),
+)
+def test_caseless_search_finds_what_ignorecase_finds(text, caseless):
+    mine, theirs = caseless.search(text), caseless.pattern.search(text)
+    assert (mine is None) == (theirs is None)
+    if mine is not None:
+        assert mine.span() == theirs.span()
+
+
+@pytest.mark.parametrize("source", [r"\S+", r"a\Wb", r"\Bx", r"\N{DASH}"])
+def test_patterns_that_lower_case_would_change_are_refused(source):
+    with pytest.raises(ValueError):
+        lower_pattern(source)
+
+
+def test_texts_whose_lower_case_moves_offsets_or_matches_are_searched_with_ignorecase():
+    assert lowered("\u0130stanbul") is None  # İ lowers to two characters
+    assert lowered("mi\u017fsion") is None  # IGNORECASE matches ſ to s
+    assert lowered("Signed") == "signed"
+    assert Caseless("mission").search("MI\u017fSION") is not None

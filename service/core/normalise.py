@@ -79,7 +79,7 @@ class _Index:
             folded = fold(name)
             m = self.pattern.search(folded.text)
             if m:
-                hits.append((folded.index[m.start()], self.exact[_key(m.group(0))]))
+                hits.append((folded.offset(m.start()), self.exact[_key(m.group(0))]))
         return min(hits) if hits else None
 
 

@@ -40,6 +40,7 @@ from ..core.normalise import (
     parse_date,
     resolve_party,
 )
+from ..core.scan import Caseless
 from ..settings import Settings
 from .answer import NONE, unhinted_people
 from .candidates import Candidates, Cue, dateline_country, find_candidates, mentions_health
@@ -139,37 +140,33 @@ def summarize(parties: list[Party], meetings: list[Meeting], agreements: list[Ag
 
 # ---------------------------------------------------------------- status cues
 
-_SIGNED = re.compile(
+_SIGNED = Caseless(
     r"\b(?:signed|inked|concluded|sealed|exchanged|initialed|initialled)\b"
     r"(?!\s+(?:soon|in the coming))"
     # a headline's present tense: "Iran, Iraq sign health MoU"
-    r"|\b(?<!will )(?<!to )(?<!would )(?<!shall )(?:sign|signs|ink|inks)\s+(?!of\b)(?=\w)",
-    re.IGNORECASE,
+    r"|\b(?<!will )(?<!to )(?<!would )(?<!shall )(?:sign|signs|ink|inks)\s+(?!of\b)(?=\w)"
 )
-_PENDING = re.compile(
+_PENDING = Caseless(
     r"\b(?:will|would|to|shall|are|is|be)\s+(?:be\s+)?(?:soon\s+)?sign(?:ed)?\b|\bbeing\s+(?:signed|"
     r"prepared|finali[sz]ed|drafted)|\b(?:draft\w*\s+\w+\s+)?finali[sz]\w*|\bexpected\s+to\s+(?:be\s+)?sign|"
-    r"\bready\s+(?:to|for)\s+sign",
-    re.IGNORECASE,
+    r"\bready\s+(?:to|for)\s+sign"
 )
 _APPROVAL = (
     r"(?:approv\w*|ratif\w*|endors\w*|clear(?:ed|s|ance)|(?:gave|gives|give)\s+(?:its\s+)?"
     r"nods?|green\s+light|go-ahead)"
 )
-_APPROVED = re.compile(
+_APPROVED = Caseless(
     rf"\b{_APPROVAL}\b[^.]{{0,80}}\b(?:cabinet|parliament|council of ministers|"
     r"senate|majlis|assembly)\b|\b(?:cabinet|parliament|council of ministers|senate|majlis)\b"
-    rf"[^.]{{0,80}}\b{_APPROVAL}",
-    re.IGNORECASE,
+    rf"[^.]{{0,80}}\b{_APPROVAL}"
 )
 # an approval after the fact reports the signing (annotation rule 6: approved only while the
 # signing is not yet reported): "ex-post-facto approval", "approved the MoU signed between"
-_APPROVED_AFTER_SIGNING = re.compile(r"\bex[-\s]post[-\s]facto\b", re.IGNORECASE)
-_PROPOSED = re.compile(
+_APPROVED_AFTER_SIGNING = Caseless(r"\bex[-\s]post[-\s]facto\b")
+_PROPOSED = Caseless(
     r"\b(?:agreed\s+to\s+(?:develop|draft|prepare|work\s+on|conclude)|propos\w*|suggest\w*|"
     r"discuss\w*|plan(?:s|ned)?\s+to|intend\w*|consider\w*|explor\w*|lay the basis|"
-    r"could|should|possibility)\b",
-    re.IGNORECASE,
+    r"could|should|possibility)\b"
 )
 
 
@@ -203,28 +200,25 @@ _STATUS_STRENGTH = {
 }
 
 
-_ESTABLISHED = re.compile(
+_ESTABLISHED = Caseless(
     r"\b(?:established|establishment|set\s+up|formed|created|launched|inaugurated|are\s+"
-    r"establishing|is\s+establishing|has\s+been\s+\w+ing|operat\w+|existing)\b",
-    re.IGNORECASE,
+    r"establishing|is\s+establishing|has\s+been\s+\w+ing|operat\w+|existing)\b"
 )
-_MECH_PROPOSED = re.compile(
+_MECH_PROPOSED = Caseless(
     r"\b(?:propos\w*|suggest\w*|agreed\s+to|agreement\s+to|will|would|plan\w*|call\w*\s+for|"
     r"should|could|need\s+for|stress\w*|emphasi[sz]\w*|urg\w*|discuss\w*|expand\w*|develop\w*|"
     r"promot\w*|highlight\w*|readiness|ready|include|includes|encourag\w*|possibility|mull\w*|"
-    r"provid\w*\s+for|envisag\w*|foresee\w*|aims?\s+(?:at|to))\b",
-    re.IGNORECASE,
+    r"provid\w*\s+for|envisag\w*|foresee\w*|aims?\s+(?:at|to))\b"
 )
 
 
 # "agreed to set up" is a plan, though "set up" alone would read as done
-_TO_BE_SET_UP = re.compile(
+_TO_BE_SET_UP = Caseless(
     r"\b(?:agreed|agreement|decided|plan\w*|propos\w*|suggest\w*|want\w*|intend\w*|need\w*|"
     r"call\w*|aim\w*|seek\w*|hope\w*)\s+(?:to|for)\s+(?:the\s+)?(?:set\w*\s+up|establish\w*|"
     r"form\w*|creat\w*|launch\w*)|\bto\s+be\s+(?:set\s+up|established|formed|created|launched)|"
     r"\bwill\s+(?:be\s+)?(?:set\s+up|establish\w*|form\w*|creat\w*|launch\w*)|"
-    r"\bcreation\s+of\b[^.]{0,200}\bwill\b",
-    re.IGNORECASE,
+    r"\bcreation\s+of\b[^.]{0,200}\bwill\b"
 )
 
 
@@ -240,14 +234,13 @@ def mechanism_status_cue(sentence: str) -> MechanismStatus | None:
 
 # Annotation rule 1: only the health parts of an article count. A sentence that names
 # another sector and nothing of health speaks of that sector's instruments and bodies.
-_OTHER_SECTOR = re.compile(
+_OTHER_SECTOR = Caseless(
     r"\b(?:oil|gas|petroleum|hydrocarbon\w*|energy|electricity|power\s+plants?|mining|trade|"
     r"customs|tariffs?|investment|banking|financ\w*|defen[cs]e|military|nav(?:y|ies|al)|security|"
     r"police|judicia\w*|judges?|legal\s+assistance|criminal|extradition|trafficking|culture|"
     r"cultural|tourism|sports?|hydrograph\w*|shipping|maritime|aviation|transport\w*|railways?|"
     r"agricultur\w*|fisheries|space|nuclear\s+power|civil\s+service|governance|elections?|"
-    r"intelligence|migration|visas?|education\s+sector|economic)\b",
-    re.IGNORECASE,
+    r"intelligence|migration|visas?|education\s+sector|economic)\b"
 )
 
 
@@ -494,7 +487,7 @@ _MEETING_WORDS = re.compile(
 )
 _DATELINE_BEFORE = re.compile(r"\s*[A-Z][A-Z .'-]{2,30},\s*")
 # A cabinet decision is not a meeting between parties (annotation rule 5).
-_CABINET = re.compile(r"\b(?:cabinet|council\s+of\s+ministers)\b", re.IGNORECASE)
+_CABINET = Caseless(r"\b(?:cabinet|council\s+of\s+ministers)\b")
 
 
 def _meeting_day(date: Any, text: str) -> Any:

@@ -28,7 +28,7 @@ from healthcoop.schemas.gazetteer import countries, organizations
 
 from ..core.grounding import fold, sentence_around
 from ..core.normalise import city_index, country_index, organization_index, parse_date
-from ..core.scan import Scanner
+from ..core.scan import Caseless, Scanner, lower_pattern, lowered
 
 
 @dataclass
@@ -72,12 +72,11 @@ class Cue:
     sentence: Span
 
 
-_HEALTH = re.compile(
+_HEALTH = Caseless(
     r"\b(?:health\w*|medic\w*|hospital\w*|diseas\w*|vaccin\w*|pharma\w*|doctors?|physicians?|"
     r"nurs(?:e|es|ing)|patients?|clinic\w*|epidemi\w*|pandemic\w*|virus\w*|viral|drugs?|surg\w*|"
     r"cancer|diabet\w*|malaria|tuberculosis|HIV|AIDS|covid\w*|immuni[sz]\w*|sanitar\w*|"
-    r"nutrition|maternal|dental|psychiatr\w*|biotech\w*|laborator\w*)\b",
-    re.IGNORECASE,
+    r"nutrition|maternal|dental|psychiatr\w*|biotech\w*|laborator\w*)\b"
 )
 _WHO = re.compile(r"\bWHO\b")  # the organization, not the pronoun
 
@@ -675,22 +674,10 @@ def _compiled(lowered: bool = False) -> tuple[dict, dict, dict]:
 
     def comp(d: dict) -> dict:
         if lowered:
-            return {k: re.compile(rf"(?<!\w)(?:{v.lower()})(?!\w)") for k, v in d.items()}
+            return {k: re.compile(rf"(?<!\w)(?:{lower_pattern(v)})(?!\w)") for k, v in d.items()}
         return {k: re.compile(rf"(?<!\w)(?:{v})(?!\w)", re.IGNORECASE) for k, v in d.items()}
 
     return comp(_INSTRUMENT_CUES), comp(_MECHANISM_CUES), comp(_AREA_CUES)
-
-
-# letters that IGNORECASE matches to an ASCII letter but str.lower() leaves alone
-_FOLDS_APART = re.compile("[\u017f\u0131]")  # long s, dotless i
-
-
-def _lowered(text: str) -> str | None:
-    """`text` in lower case when that keeps every offset and every case-insensitive match."""
-    low = text.lower()
-    if len(low) != len(text) or _FOLDS_APART.search(text):
-        return None
-    return low
 
 
 @lru_cache(maxsize=1)
@@ -719,9 +706,9 @@ def _cues(
 
 def _scan(text: str) -> tuple[dict, dict, dict] | None:
     """The matches of every cue pattern, per kind, found in the lower-cased text where that
-    keeps every match (`_lowered`), each pattern tried only where a match may begin; None when
+    keeps every match (`lowered`), each pattern tried only where a match may begin; None when
     the text must be scanned case-insensitively."""
-    low = _lowered(text)
+    low = lowered(text)
     if low is None:
         return None
     scanner = _scanner()
@@ -774,12 +761,11 @@ _GOVERNMENT = re.compile(
 
 # Annotation rule 1: a sentence about another sector only (a defence training centre, coastal
 # surveillance) gives no health area. Kept in step with `assemble.other_sector_only`.
-_OTHER_SECTOR = re.compile(
+_OTHER_SECTOR = Caseless(
     r"\b(?:oil|gas|petroleum|hydrocarbon\w*|energy|electricity|mining|trade|customs|tariffs?|"
     r"investment|banking|defen[cs]e|military|nav(?:y|ies|al)|security|police|judicia\w*|criminal|"
     r"trafficking|cultural|tourism|sports?|hydrograph\w*|shipping|maritime|aviation|transport\w*|"
-    r"agricultur\w*|fisheries|civil\s+serv\w+|governance|elections?|intelligence)\b",
-    re.IGNORECASE,
+    r"agricultur\w*|fisheries|civil\s+serv\w+|governance|elections?|intelligence)\b"
 )
 
 

@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import uvicorn
@@ -92,6 +92,41 @@ class Fault:
         return cls(status=status, body="__echo_credentials__")
 
 
+def _fill(node: dict, defs: dict) -> object:
+    """A value for one JSON Schema node: the first enum value other than "none", true, two
+    distinct enum values in a list (one object in a list of objects), every property."""
+    if "$ref" in node:
+        return _fill(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+    if "enum" in node:
+        values = [v for v in node["enum"] if v != "none"] or node["enum"]
+        return values[0]
+    kind = node.get("type")
+    if kind == "boolean":
+        return True
+    if kind == "array":
+        item = node.get("items", {})
+        item = defs[item["$ref"].rsplit("/", 1)[-1]] if "$ref" in item else item
+        n = min(2, node.get("maxItems", 2))
+        if "enum" in item:
+            return [v for v in item["enum"] if v != "none"][:n]
+        return [_fill(item, defs)][:n]
+    if kind == "object" or "properties" in node:
+        return {k: _fill(v, defs) for k, v in node.get("properties", {}).items()}
+    return "x"
+
+
+def schema_answer(request: dict) -> dict:
+    """An answer that uses what the request's answer schema offers, as a model's answer to a
+    relevant article does (parties, meetings, agreements, mechanisms, people), so that the
+    service validates and assembles a record with content instead of the default's
+    `{"relevant": false}`. For benchmarks; any schema is answered, none is understood."""
+    if request.get("tools"):
+        schema = request["tools"][0]["function"]["parameters"]
+    else:
+        schema = request.get("response_format", {}).get("json_schema", {}).get("schema", {})
+    return _fill(schema, schema.get("$defs", {}))  # type: ignore[return-value]
+
+
 def completion(arguments: dict | str, *, model: str = "fake", as_content: bool = False) -> dict:
     """A chat completion carrying `arguments` as a tool call, or as the message content when
     the request asked for JSON through `response_format` instead of tools."""
@@ -117,7 +152,10 @@ class FakeOpenAI:
     """ASGI app: POST /v1/chat/completions, GET /v1/models."""
 
     latency: float = 0.0
-    arguments: dict | str = field(default_factory=lambda: dict(DEFAULT_ARGUMENTS))
+    # what every answer carries; a callable makes it from the request (`schema_answer`)
+    arguments: dict | str | Callable[[dict], dict] = field(
+        default_factory=lambda: dict(DEFAULT_ARGUMENTS)
+    )
     faults: deque[Fault] = field(default_factory=deque)
     requests: int = 0
     bodies: list[dict] = field(default_factory=list)
@@ -149,6 +187,7 @@ class FakeOpenAI:
             self.bodies.append(request)
         as_content = isinstance(request, dict) and "tools" not in request
         fault = self.faults.popleft() if self.faults else None
+        arguments = self.arguments(request) if callable(self.arguments) else self.arguments
         await asyncio.sleep(self.latency + (fault.delay if fault else 0.0))
         if fault is not None and fault.body == "__truncated__":
             cut = completion('{"relevant": tru', as_content=as_content)
@@ -158,11 +197,11 @@ class FakeOpenAI:
             garbage = completion("this is not JSON, sorry", as_content=as_content)
             await _send(send, 200, json.dumps(garbage))
         elif fault is not None and fault.body == "__no_choices__":
-            empty = completion(self.arguments, as_content=as_content)
+            empty = completion(arguments, as_content=as_content)
             empty["choices"] = []
             await _send(send, 200, json.dumps(empty))
         elif fault is not None and fault.body == "__cut_short__":
-            whole = json.dumps(completion(self.arguments, as_content=as_content)).encode()
+            whole = json.dumps(completion(arguments, as_content=as_content)).encode()
             await _send_cut_short(send, whole)
         elif fault is not None and fault.body == "__echo_credentials__":
             auth = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
@@ -171,7 +210,7 @@ class FakeOpenAI:
         elif fault is not None and (fault.status != 200 or fault.body is not None):
             await _send(send, fault.status, fault.body or "", fault.headers)
         else:
-            await _send(send, 200, json.dumps(completion(self.arguments, as_content=as_content)))
+            await _send(send, 200, json.dumps(completion(arguments, as_content=as_content)))
 
 
 async def read_body(receive) -> bytes:  # noqa: ANN001 - ASGI
