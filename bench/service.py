@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import itertools
 import multiprocessing
 import os
@@ -58,13 +59,20 @@ def start_service(port: int, fake_url: str, concurrency: int, workers: int) -> s
 
 
 SHORT = "Iran and Russia discussed health cooperation."
-MARK = "@@N@@"  # where each request's own number goes: no two requests send the same text
+MARK = "@@N@@"  # where each request's own reference goes: no two requests send the same text
 
 
 def numbered(text: str) -> str:
-    """The article with a reference number after it, so that every request is a new text
-    (nothing cached per text helps) that yields the same candidates."""
-    return f"{text}\n\n(ref. {MARK})"
+    """The article with a closing line that gives each request its own number and date, so
+    that every request is a new text with its own candidates, as in an archive: nothing
+    cached per text or per candidate shape (the answer model) is reused."""
+    return f"{text}\n\nFiled with reference {MARK}."
+
+
+def reference(n: int) -> str:
+    """Request n's reference: its number and a date of its own (the same as WRK_SCRIPT's)."""
+    day = dt.date(2000, 1, 1) + dt.timedelta(days=n)
+    return f"{n} on {day.day} {day.strftime('%B %Y')}"
 
 
 def wait_for(url: str, timeout: float = 30.0) -> None:
@@ -106,7 +114,7 @@ async def load(
             k = 0
             while (sent := time.perf_counter()) < window[1]:
                 k += 1
-                body = {"text": text.replace(MARK, f"{n}.{k}"), "id": str(n)}
+                body = {"text": text.replace(MARK, reference(n * 100_000 + k)), "id": str(n)}
                 response = await client.post("/v1/extract", json=body)
                 done = time.perf_counter()
                 if response.status_code != 200:
@@ -124,9 +132,11 @@ wrk.headers["Content-Type"] = "application/json"
 local template = io.open(os.getenv("BENCH_BODY"), "rb"):read("*a")
 local sent, slots, spread = 0, tonumber(os.getenv("BENCH_C")), tonumber(os.getenv("BENCH_SPREAD"))
 local made = 0
-function request()  -- each request its own text: the template's mark replaced by a number
+function request()  -- each request its own text: the mark replaced by a number and a date
   made = made + 1
-  return wrk.format(nil, nil, nil, (template:gsub("@@N@@", tostring(made))))
+  local t = 946684800 + made * 86400  -- 2000-01-01 + made days
+  local ref = string.format("%d on %d %s", made, os.date("!*t", t).day, os.date("!%B %Y", t))
+  return wrk.format(nil, nil, nil, (template:gsub("@@N@@", ref)))
 end
 function delay()  -- the first request of each connection spread over one latency
   sent = sent + 1

@@ -94,3 +94,55 @@ def test_a_completion_with_no_choices_is_a_bad_response_not_a_re_ask(fake):
         _llm(fake.url, mode="tools").complete(MESSAGES, Answer)
     assert type(err.value).__name__ == "BadResponse"
     assert fake.requests == 1
+
+
+# ---------------------------------------------------------------- models that carry a schema
+
+ARTICLES = [
+    "Kenya's health minister met the WHO Director-General in Geneva on Monday and the two "
+    "signed a memorandum of understanding on malaria.",
+    "Iran and Iraq agreed to set up a joint committee and a working group on medical "
+    "education; a treaty will be signed soon.",
+    "Malaria vaccines were discussed.",
+]
+
+
+def _answer_models():
+    from healthcoop.extraction.answer import answer_model
+    from healthcoop.extraction.candidates import find_candidates
+
+    return [answer_model(find_candidates(text)) for text in ARTICLES]
+
+
+@pytest.mark.parametrize("mode", ["tools", "json_schema"])
+def test_a_model_that_carries_its_schema_is_asked_for_as_instructor_asks_for_it(fake, mode):
+    llm = _llm(fake.url, mode=mode)
+    for model in _answer_models():
+        direct = llm._request(model)
+        assert llm._direct[mode] is True and direct.model is model  # validated by itself
+        assert direct.extra == llm._instructor_request(model, batch=False)[1]
+    batch = llm._request(_answer_models()[0], batch=True)
+    assert batch.extra == llm._instructor_request(_answer_models()[0], batch=True)[1]
+
+
+def test_an_answer_model_validates_the_answer_through_the_client(fake):
+    model = _answer_models()[0]
+    fake.arguments = {"relevant": True, "parties": ["Kenya", "Ghana"]}
+    with pytest.raises(ExtractionError) as refused:  # Ghana is not a candidate: re-asked
+        _llm(fake.url, validation_retries=1).complete(MESSAGES, model)
+    assert refused.value.attempts == 2 and "'Ghana' is not one of" in str(refused.value)
+    fake.arguments = {"relevant": True, "parties": ["Kenya", "WHO"]}
+    done = _llm(fake.url).complete(MESSAGES, model)
+    assert done.value.parties == ["Kenya", "WHO"] and done.attempts == 1
+
+
+def test_when_instructor_would_ask_otherwise_its_own_request_is_sent(fake, monkeypatch, caplog):
+    import healthcoop.llm.client as client
+
+    monkeypatch.setattr(client, "_direct_extra", lambda *a: {"tools": []})
+    llm = _llm(fake.url)
+    model = _answer_models()[0]
+    prepared = llm._request(model)
+    assert llm._direct["tools"] is False and "instructor builds tools requests" in caplog.text
+    assert prepared.extra == llm._instructor_request(model, batch=False)[1]
+    assert prepared.extra["tools"] and prepared.model is not model  # instructor's runtime model

@@ -3,11 +3,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from healthcoop.core.normalise import (
     city_country,
     clean_person_name,
     country_code,
+    explicit_day,
     organization_code,
     parse_date,
     resolve_party,
@@ -121,3 +124,32 @@ def test_vague_dates_are_not_turned_into_days():
     assert parse_date("recently", PUBLISHED) is None
     assert parse_date("last year", PUBLISHED) is None
     assert parse_date("", PUBLISHED) is None
+
+
+_SPELLINGS = [
+    "{d} {B} {Y}", "{B} {d}, {Y}", "{b}. {d}, {Y}", "{d}{th} of {B} {Y}", "{d} {b} {Y}",
+    "{B} {d}{th}, {Y}", "{b} {d} {Y}", "{Y}-{m:02d}-{d:02d}", "{d} {B}, {Y}",
+]  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2099, 12, 31)),
+    st.sampled_from(_SPELLINGS),
+    st.booleans(),
+)
+def test_a_date_written_out_in_full_is_the_day_dateparser_finds(day, spelling, upper):
+    import dateparser
+
+    th = "th" if day.day in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(day.day % 10, "th")
+    text = spelling.format(d=day.day, m=day.month, Y=day.year, B=day.strftime("%B"),
+                           b=day.strftime("%b"), th=th)  # fmt: skip
+    text = text.upper() if upper else text
+    parsed = dateparser.parse(text, languages=["en"], settings={"REQUIRE_PARTS": ["day"]})
+    assert explicit_day(text) == (parsed.date() if parsed else None)
+
+
+@pytest.mark.parametrize("text", ["January 6", "6 January", "31 February 2024", "2024-02-31",
+                                  "Smarch 6, 2000", "the 6 January 2000", "6/1/2000"])  # fmt: skip
+def test_what_is_not_a_whole_date_is_left_to_dateparser(text):
+    assert explicit_day(text) is None

@@ -42,7 +42,7 @@ from ..core.normalise import (
 )
 from ..core.scan import Caseless
 from ..settings import Settings
-from .answer import NONE, unhinted_people
+from .answer import NONE, AnswerBase, unhinted_people
 from .candidates import Candidates, Cue, dateline_country, find_candidates, mentions_health
 
 MAX_SPANS_PER_ITEM = 5
@@ -578,10 +578,6 @@ def _listed_meetings(c: Candidates, text: str, officials: list[Official]) -> Ite
             break
 
 
-def _value(v: Any) -> str:
-    return str(getattr(v, "value", v))
-
-
 def _take(cues: list[Cue], kind: str, used: set[int]) -> Cue | None:
     """The first cue of a kind not yet evidence for another item."""
     for i, cue in enumerate(cues):
@@ -605,12 +601,12 @@ def _cued(
     model's. Items with no cue left are dropped or flagged by the grounding policy."""
     used: set[int] = set()
     for item in items:
-        kind = _value(getattr(item, kind_field))
+        kind = getattr(item, kind_field)
         cue = _take(cues, kind, used)
         extra = g.keep(f"{what} ({kind})", [cue.sentence] if cue else [])
         if extra is None:
             continue
-        status = status_type(_value(item.status))
+        status = status_type(item.status)
         if cue is not None:
             status = status_cue(cue.sentence.text) or status
         yield item, kind, cue, status, extra
@@ -633,7 +629,7 @@ class _Answered:
     """One candidate-constrained answer with what assembling it needs: the candidates, the
     text, the grounder, and the codes of the party labels the model chose among."""
 
-    answer: Any
+    answer: AnswerBase
     c: Candidates
     text: str
     g: _Grounder
@@ -643,23 +639,20 @@ class _Answered:
 
     def codes(self, values: Iterable[Any]) -> list[str]:
         """Codes of chosen party labels, in order, without repeats."""
-        found = (self.code_of.get(_value(v)) for v in values)
+        found = (self.code_of.get(v) for v in values)
         return list(dict.fromkeys(code for code in found if code))
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return getattr(self.answer, name, default)
 
 
 def _officials(a: _Answered) -> list[Official]:
     """People acting for a party: whose title names it, or whom the model gave a party."""
     officials: list[Official] = []
-    people = a.get("people")
+    people = a.answer.people
     asked = set(unhinted_people(a.c))
     for i, person in enumerate(a.c.people):
         if i not in asked:
             party = person.hint  # the title names it: "Russia's deputy minister"
         else:
-            choice = _value(getattr(people, f"p{i}", NONE)) if people is not None else NONE
+            choice = people.get(person.key, NONE)
             if choice == NONE or choice not in a.code_of:
                 continue
             party = a.code_of[choice]
@@ -703,20 +696,19 @@ def _answered_meetings(a: _Answered, officials: list[Official]) -> list[Meeting]
     # a small model under a grammar may repeat one meeting until the list is full: the same
     # parties, day and place twice are one meeting
     unique = {
-        (tuple(a.codes(getattr(m, "with", []))), _value(getattr(m, "date", NONE)),
-         _value(getattr(m, "place", NONE))): m
-        for m in a.get("meetings", [])
+        (tuple(a.codes(m.with_)), m.date, m.place): m
+        for m in a.answer.meetings
     }  # fmt: skip
     asked: list[tuple[list[str], Any]] = []
     for (members, _, _), m in unique.items():
         for group in _split_bilaterals(list(members), a.c, a.text):
             asked += [(g, m) for g in _repaired(a, group, officials)]
     # re-paired meetings can coincide: one per party set and day
-    distinct = {(tuple(g), _value(getattr(m, "date", NONE))): (g, m) for g, m in asked if g}
+    distinct = {(tuple(g), m.date): (g, m) for g, m in asked if g}
     meetings: list[Meeting] = []
     for member_codes, m in distinct.values():
-        date = date_of.get(_value(getattr(m, "date", NONE)))
-        place = place_of.get(_value(getattr(m, "place", NONE)))
+        date = date_of.get(m.date)
+        place = place_of.get(m.place)
         present = [o for o in officials if o.party in member_codes]
         evidence = _meeting_evidence(
             a.text, a.c, member_codes, date.span if date else None,
@@ -902,8 +894,8 @@ def _agreements(a: _Answered, chosen: list[str], groups: dict[str, _Instrument],
     even when the model leaves it out; a generic "agreement" only when the model gives it
     (reaching "an agreement to cooperate" is no instrument)."""
     answered: dict[str, list[Any]] = {}
-    for item in a.get("agreements", []):
-        answered.setdefault(_value(item.type), []).append(item)
+    for item in a.answer.agreements:
+        answered.setdefault(item.type, []).append(item)
     out: list[Agreement] = []
     for kind, group in groups.items():
         items = answered.get(kind, [])
@@ -915,7 +907,7 @@ def _agreements(a: _Answered, chosen: list[str], groups: dict[str, _Instrument],
         stated = _instrument_parties(a, group, officials, involved)
         party_sets: dict[tuple[str, ...], AgreementStatus] = {}
         for item in items:
-            given = tuple(a.codes(getattr(item, "with_", [])))
+            given = tuple(a.codes(item.with_))
             # the model's parties, unless its sentences name others: a small model pairs
             # the wrong two
             members = (
@@ -923,7 +915,7 @@ def _agreements(a: _Answered, chosen: list[str], groups: dict[str, _Instrument],
                 if len(given) >= 2 and (stated is None or set(given) == set(stated))
                 else (stated or given or tuple(chosen))
             )
-            party_sets.setdefault(members, AgreementStatus(_value(item.status)))
+            party_sets.setdefault(members, AgreementStatus(item.status))
         if not party_sets:
             party_sets[stated or tuple(chosen)] = group.status or AgreementStatus.proposed
         listed = _listed_partners(a, group)
@@ -989,7 +981,7 @@ def _mechanisms(a: _Answered, chosen: list[str]) -> list[Mechanism]:
     sentence states on its own; one per kind and status."""
     found: dict[tuple[str, MechanismStatus], Mechanism] = {}
     for _, kind, cue, status, extra in _cued(
-        a.get("mechanisms", []), "kind", a.c.mechanisms, MechanismStatus,
+        a.answer.mechanisms, "kind", a.c.mechanisms, MechanismStatus,
         mechanism_status_cue, a.g, "mechanism",
     ):  # fmt: skip
         if cue is not None and other_sector_only(cue.sentence.text):
@@ -1118,7 +1110,7 @@ def assemble_answer(
     a = _Answered(answer, c, src.text, _Grounder(src.text, settings))
     officials = _officials(a)
     meetings = _with_listed_meetings(a, _answered_meetings(a, officials), officials)
-    chosen = a.codes(a.get("parties", []))
+    chosen = a.codes(a.answer.parties)
     groups = _instruments(c, src.text)
     agreements = _agreements(a, chosen, groups, officials)
     mechanisms = _mechanisms(a, chosen)

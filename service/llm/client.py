@@ -54,13 +54,14 @@ from ..errors import (
     redact,
 )
 from ..settings import Settings
-from .base import Completion, Message, T, endpoint_host
+from .base import Completion, Message, T, endpoint_host, request_schema
 from .dialect import AsyncLlamaCppDialect, LlamaCppDialect
 from .ratelimit import retry_after_seconds
 
 # instructor logs every failed call at ERROR; with no logging configured Python would print
 # those to stderr. The failures reach the caller as healthcoop errors instead.
 logging.getLogger("instructor").addHandler(logging.NullHandler())
+log = logging.getLogger(__name__)
 
 _MODES = {
     "tools": instructor.Mode.TOOLS,
@@ -104,6 +105,21 @@ class _Tally:
 _PARSE_ERRORS = (ValidationError, json.JSONDecodeError, ResponseParsingError)
 # modes whose request leaves the messages as they are: those are built once per model class
 _PREBUILT_MODES = ("tools", "json_schema")
+
+
+def _direct_extra(schema: dict[str, Any], name: str, mode: str) -> dict[str, Any]:
+    """What instructor adds to a request for a model with this JSON Schema, written out: the
+    answer as a tool call (tools), or as a `json_schema` response format. The client checks
+    it against instructor's own once per mode (`OpenAILLM._request`)."""
+    if mode == "json_schema":
+        return {"response_format": {"type": "json_schema",
+                                    "json_schema": {"name": name, "schema": schema}}}  # fmt: skip
+    parameters = {k: v for k, v in schema.items() if k not in ("title", "description")}
+    parameters["required"] = sorted(schema.get("required", []))
+    function = {"name": schema["title"], "description": schema["description"],
+                "parameters": parameters}  # fmt: skip
+    choice = {"type": "function", "function": {"name": function["name"]}}
+    return {"tools": [{"type": "function", "function": function}], "tool_choice": choice}
 
 
 @dataclass(frozen=True)
@@ -254,6 +270,9 @@ class OpenAILLM:
             weakref.WeakKeyDictionary()
         )
         self._requests_lock = threading.Lock()
+        # per mode: whether requests are built from a model's own schema (None: not yet
+        # checked against instructor's; False: instructor's differ, so instructor builds them)
+        self._direct: dict[str, bool | None] = dict.fromkeys(_PREBUILT_MODES)
 
     def close(self) -> None:
         self.http.close()
@@ -298,12 +317,18 @@ class OpenAILLM:
         prepared = cache.get(response_model)
         if prepared is not None:
             return prepared
-        handlers = self._batch_handlers if batch else self._handlers
-        assert handlers is not None
-        model, kwargs = handlers.request_handler(
-            response_model=prepare_response_model(response_model), kwargs={"messages": []}
-        )
-        extra = {k: v for k, v in kwargs.items() if k != "messages"}
+        mode = "json_schema" if batch else self.settings.mode
+        schema = request_schema(response_model) if self._direct.get(mode) is not False else None
+        if schema is not None:
+            model, extra = response_model, _direct_extra(schema, response_model.__name__, mode)
+            if self._direct[mode] is None:  # first use: instructor must have said the same
+                instructors = self._instructor_request(response_model, batch)[1]
+                self._direct[mode] = instructors == extra
+                if not self._direct[mode]:
+                    log.warning("instructor builds %s requests differently; using its own", mode)
+                    model, extra = self._instructor_request(response_model, batch)
+        else:
+            model, extra = self._instructor_request(response_model, batch)
         rest = {
             "model": self.model,
             "max_tokens": self.settings.max_tokens,
@@ -314,6 +339,17 @@ class OpenAILLM:
         prepared = _Request(model, extra, tail)
         with self._requests_lock:
             return cache.setdefault(response_model, prepared)
+
+    def _instructor_request(self, response_model: type[BaseModel],
+                            batch: bool) -> tuple[type[BaseModel], dict[str, Any]]:  # fmt: skip
+        """instructor's own request for a model class: its runtime model, and what it adds to
+        a request (tools and tool_choice, or the response format)."""
+        handlers = self._batch_handlers if batch else self._handlers
+        assert handlers is not None
+        model, kwargs = handlers.request_handler(
+            response_model=prepare_response_model(response_model), kwargs={"messages": []}
+        )
+        return model, {k: v for k, v in kwargs.items() if k != "messages"}
 
     def _parse(self, response: ChatCompletion, model: type[BaseModel], tally: _Tally,
                handlers: ModeHandlers | None = None) -> Any:  # fmt: skip
