@@ -147,6 +147,9 @@ class Article(_Model):
 class Span(_Model):
     """Character offsets into the article text: text[start:end] == span.text."""
 
+    # immutable: one span may stand as evidence in several places (grounding shares them)
+    model_config = ConfigDict(extra="forbid", use_enum_values=False, frozen=True)
+
     start: int = Field(ge=0)
     end: int = Field(ge=0)
     text: str

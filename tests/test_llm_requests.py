@@ -119,7 +119,7 @@ def test_a_model_that_carries_its_schema_is_asked_for_as_instructor_asks_for_it(
     llm = _llm(fake.url, mode=mode)
     for model in _answer_models():
         direct = llm._request(model)
-        assert llm._direct[mode] is True and direct.model is model  # validated by itself
+        assert llm._direct[mode] is True and direct.validator(model) is model  # by itself
         assert direct.extra == llm._instructor_request(model, batch=False)[1]
     batch = llm._request(_answer_models()[0], batch=True)
     assert batch.extra == llm._instructor_request(_answer_models()[0], batch=True)[1]
@@ -146,3 +146,23 @@ def test_when_instructor_would_ask_otherwise_its_own_request_is_sent(fake, monke
     assert llm._direct["tools"] is False and "instructor builds tools requests" in caplog.text
     assert prepared.extra == llm._instructor_request(model, batch=False)[1]
     assert prepared.extra["tools"] and prepared.model is not model  # instructor's runtime model
+
+
+def test_a_prepared_request_does_not_keep_its_answer_model_alive(fake):
+    """One answer model an article: an archive's worth of them must not pile up in memory."""
+    import gc
+    import weakref
+
+    llm = _llm(fake.url)
+    fake.arguments = {"relevant": False}
+    # the first answer model checks the request format against instructor's, whose own
+    # caches keep that one class: one a process
+    llm.complete(MESSAGES, _answer_models()[2])
+    models = _answer_models()
+    for model in models:
+        llm.complete(MESSAGES, model)
+    alive = [weakref.ref(m) for m in models]
+    del models, model
+    gc.collect()
+    assert [r() for r in alive] == [None] * len(alive)
+    assert len(llm._requests) <= 1

@@ -209,11 +209,17 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 def sentence_around(text: str, span: Span) -> Span:
     """The sentence (or line) that holds `span`: the evidence a reader checks a fact against."""
-    start = max(text.rfind("\n", 0, span.start), _last_stop(text, span.start)) + 1
-    stops = [i for i in (text.find("\n", span.end), _next_stop(text, span.end)) if i != -1]
+    return _sentence(text, span.start, span.end, span.alignment)
+
+
+@lru_cache(maxsize=2048)  # a news article asks for the same few dozen sentences ~90 times
+def _sentence(text: str, start: int, end: int, alignment: Alignment) -> Span:
+    after = end
+    start = max(text.rfind("\n", 0, start), _last_stop(text, start)) + 1
+    stops = [i for i in (text.find("\n", after), _next_stop(text, after)) if i != -1]
     end = min(stops) if stops else len(text)
     start, end = _trim(text, start, end)
-    return _span(text, start, end, span.alignment)
+    return _span(text, start, end, alignment)
 
 
 _STOP = re.compile(r"[.!?](?=\s+[A-Z\"'\u201c\u2018(])")

@@ -3,61 +3,37 @@
 client built for it (about 1 ms: the class, its schema, the request's bytes).
 
 An article's answer model depends on what its candidates say (labels, kinds, people, dates,
-places), never on where in the text they stand. `shape_key` is everything a `Candidates`
-holds except its spans, so articles whose candidates differ only in offsets (a wire story
-reprinted, a template text) share one model class, and with it the request the LLM client
-built for that class. Anything else misses and builds its own, as before.
+places), never on where in the text they stand: it is its JSON Schema, and `shape_key` is
+that schema, so articles whose candidates differ only in offsets share one model class, and
+with it the request the LLM client built for that class. Anything else misses and builds
+its own.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import enum
+import json
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
 from typing import Any
 
 from pydantic import BaseModel
 
-from healthcoop.schemas import Span
-
-from .answer import answer_model
+from .answer import answer_schema, model_for
 from .candidates import Candidates
 
-MAX_SHAPES = 512  # answer models kept; a few hundred KiB
+# answer models kept: each is some 600 objects that every full garbage collection walks, so
+# a reprint seen soon after its first printing is what the cache is for
+MAX_SHAPES = 64
 
 
-_ATOMS = (str, int, float, bool, type(None))
-_FIELDS: dict[type, tuple[str, ...]] = {}  # a dataclass's field names, looked up once
+def _key(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
 
 
-def _frozen(value: Any) -> Hashable:
-    """A hashable picture of `value` without its spans."""
-    kind = type(value)
-    if kind in _ATOMS:
-        return value
-    if kind is Span:
-        return None
-    if kind is list or kind is tuple:
-        return tuple(_frozen(v) for v in value if type(v) is not Span)
-    if kind is dict:
-        return tuple(sorted(((_frozen(k), _frozen(v)) for k, v in value.items()), key=repr))
-    if isinstance(value, enum.Enum):
-        return value.value
-    names = _FIELDS.get(kind)
-    if names is None and dataclasses.is_dataclass(value):
-        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))
-    if names is not None:
-        return (kind.__name__, *(_frozen(getattr(value, n)) for n in names))
-    if isinstance(value, BaseModel):
-        return (kind.__name__, _frozen(value.model_dump()))
-    return value
-
-
-def shape_key(c: Candidates) -> Hashable:
-    """What the answer model of `c` can depend on: every candidate field but the offsets."""
-    return _frozen(c)
+def shape_key(c: Candidates) -> str:
+    """What the answer model of `c` depends on: its JSON Schema, as compact JSON (tens of µs;
+    the candidates' labels, kinds, people, dates and places, never their offsets)."""
+    return _key(answer_schema(c))
 
 
 class AnswerModels:
@@ -65,19 +41,20 @@ class AnswerModels:
 
     def __init__(self, size: int = MAX_SHAPES) -> None:
         self.size = size
-        self._models: OrderedDict[Hashable, type[BaseModel]] = OrderedDict()
+        self._models: OrderedDict[str, type[BaseModel]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
     def get(self, c: Candidates) -> type[BaseModel]:
-        key = shape_key(c)
+        schema = answer_schema(c)
+        key = _key(schema)
         with self._lock:
             model = self._models.get(key)
             if model is not None:
                 self._models.move_to_end(key)
                 self.hits += 1
                 return model
-        model = answer_model(c)
+        model = model_for(schema)
         with self._lock:
             self.misses += 1
             model = self._models.setdefault(key, model)  # a racing thread's class wins

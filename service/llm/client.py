@@ -126,13 +126,19 @@ def _direct_extra(schema: dict[str, Any], name: str, mode: str) -> dict[str, Any
 class _Request:
     """Everything one response model's requests share, prepared once."""
 
-    model: type[BaseModel]  # instructor's runtime model: what an answer is validated with
+    # what an answer is validated with: instructor's runtime model, or None for the response
+    # model itself (which must not be held here: the cache holds requests by weak reference
+    # to their model, and a value that refers to its key keeps it alive, one class an article)
+    model: type[BaseModel] | None
     extra: dict[str, Any]  # what instructor adds to a request: tools + tool_choice, or format
     tail: bytes  # the JSON body after its "messages" member, serialized once
 
     def body(self, messages: list[Any]) -> bytes:
         head = json.dumps(messages, ensure_ascii=False, separators=(",", ":"))
         return b'{"messages":' + head.encode("utf-8") + self.tail
+
+    def validator(self, response_model: type[BaseModel]) -> type[BaseModel]:
+        return self.model or response_model
 
 
 @dataclass(frozen=True)
@@ -320,7 +326,7 @@ class OpenAILLM:
         mode = "json_schema" if batch else self.settings.mode
         schema = request_schema(response_model) if self._direct.get(mode) is not False else None
         if schema is not None:
-            model, extra = response_model, _direct_extra(schema, response_model.__name__, mode)
+            model, extra = None, _direct_extra(schema, response_model.__name__, mode)
             if self._direct[mode] is None:  # first use: instructor must have said the same
                 instructors = self._instructor_request(response_model, batch)[1]
                 self._direct[mode] = instructors == extra
@@ -406,7 +412,7 @@ class OpenAILLM:
                 content=prepared.body(kwargs["messages"]),
             )
             try:
-                return self._parse(response, prepared.model, tally)
+                return self._parse(response, prepared.validator(response_model), tally)
             except _PARSE_ERRORS as exc:
                 kwargs = self._reask_or_stop(kwargs, response, exc, tally, first)
 
@@ -427,7 +433,7 @@ class OpenAILLM:
                 content=prepared.body(kwargs["messages"]),
             )
             try:
-                return self._parse(response, prepared.model, tally)
+                return self._parse(response, prepared.validator(response_model), tally)
             except _PARSE_ERRORS as exc:
                 kwargs = self._reask_or_stop(kwargs, response, exc, tally, first)
 
@@ -474,7 +480,8 @@ class OpenAILLM:
         prepared = self._request(response_model, batch=True)
         try:
             response = ChatCompletion.model_validate(body)
-            value = self._parse(response, prepared.model, tally, self._batch_handlers)
+            model = prepared.validator(response_model)
+            value = self._parse(response, model, tally, self._batch_handlers)
         except _PARSE_ERRORS as exc:
             tally.last_parse_error = _short(str(exc))
             raise self._not_valid(tally) from None
