@@ -78,7 +78,16 @@ def test_the_model_gives_the_schema_and_a_copy_each_time():
     one = model.model_json_schema()
     one["properties"].clear()
     assert model.model_json_schema() == answer_schema(C)
-    assert model.__name__ == "Answer" and model.__doc__ == "Health cooperation in the article."
+    assert model.name == "Answer" and model.model.__doc__ == "Health cooperation in the article."
+
+
+def test_a_class_that_carries_the_schema_validates_as_the_bound_model_does():
+    model = answer_model(C)
+    carrier = model.as_class()
+    assert carrier.request_schema is model.schema and carrier.__name__ == "Answer"
+    assert carrier.model_validate(GOOD).model_dump() == model.model_validate(GOOD).model_dump()
+    with pytest.raises(ValidationError, match="'Oman' is not one of"):
+        carrier.model_validate({**GOOD, "parties": ["Oman"]})
 
 
 def test_an_answer_within_the_schema_validates():

@@ -119,7 +119,8 @@ def test_a_model_that_carries_its_schema_is_asked_for_as_instructor_asks_for_it(
     llm = _llm(fake.url, mode=mode)
     for model in _answer_models():
         direct = llm._request(model)
-        assert llm._direct[mode] is True and direct.validator(model) is model  # by itself
+        assert llm._direct[mode] is True  # validated by the model, under its schema:
+        assert direct.validator(model) == (model.model, {"schema": model.schema})
         assert direct.extra == llm._instructor_request(model, batch=False)[1]
     batch = llm._request(_answer_models()[0], batch=True)
     assert batch.extra == llm._instructor_request(_answer_models()[0], batch=True)[1]
@@ -145,11 +146,13 @@ def test_when_instructor_would_ask_otherwise_its_own_request_is_sent(fake, monke
     prepared = llm._request(model)
     assert llm._direct["tools"] is False and "instructor builds tools requests" in caplog.text
     assert prepared.extra == llm._instructor_request(model, batch=False)[1]
-    assert prepared.extra["tools"] and prepared.model is not model  # instructor's runtime model
+    assert prepared.extra["tools"] and prepared.model is not None  # instructor's runtime model
+    assert prepared.model.request_schema == model.schema  # a class that carries the schema
 
 
 def test_a_prepared_request_does_not_keep_its_answer_model_alive(fake):
-    """One answer model an article: an archive's worth of them must not pile up in memory."""
+    """One answer model an article: an archive's worth of them must not pile up in memory
+    (a prepared request once held its model, the weak key of the cache it is kept in)."""
     import gc
     import weakref
 

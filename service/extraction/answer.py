@@ -13,10 +13,11 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from healthcoop.schemas import AgreementStatus, MechanismStatus
 
+from ..llm.base import Bound
 from .candidates import Candidates
 
 NONE = "none"
@@ -139,14 +140,13 @@ class _Problems:
             self.found.append(f"{where}: more than {schema['maxItems']} items")
 
 
-class AnswerBase(_Part):
-    """The shape every article's answer shares; `answer_model` makes one subclass per article
-    whose schema (`request_schema`) holds that article's candidates, and validation checks an answer
-    against it: the enums, the list lengths, the people required. A field the article's
-    schema lacks is ignored, as an extra key is."""
+# The answer of every article: validation holds it to the article's schema, found in the
+# validation context (`llm.base.Bound`: one class for all articles) or, for a subclass that
+# carries one, in `request_schema`: the enums, the list lengths, the people required. A field
+# the article's schema lacks is ignored, as an extra key is.
+class Answer(_Part):
+    """Health cooperation in the article."""
 
-    # the article's schema: what the model is asked for (the client builds the request from
-    # it, `llm.base.request_schema`) and what an answer is held to
     request_schema: ClassVar[dict[str, Any]] = {}
 
     relevant: bool
@@ -160,20 +160,26 @@ class AnswerBase(_Part):
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         return copy.deepcopy(cls.request_schema)
 
+    @classmethod
+    def _schema(cls, info: ValidationInfo) -> dict[str, Any]:
+        context = info.context if isinstance(info.context, dict) else {}
+        return context.get("schema") or cls.request_schema
+
     @model_validator(mode="before")
     @classmethod
-    def _irrelevant_needs_no_people(cls, data: Any) -> Any:
+    def _irrelevant_needs_no_people(cls, data: Any, info: ValidationInfo) -> Any:
         """The schema keeps `people` required, so a grammar makes the model answer for
         everyone; an answer that the article is irrelevant is complete without it."""
-        people = cls.request_schema["properties"].get("people")
+        people = cls._schema(info)["properties"].get("people")
         if isinstance(data, dict) and data.get("relevant") is False and "people" not in data:
             data = {**data, "people": dict.fromkeys(people["required"], NONE) if people else {}}
         return data
 
     @model_validator(mode="after")
-    def _within_the_schema(self) -> AnswerBase:
-        props = self.request_schema["properties"]
-        check = _Problems(self.request_schema.get("$defs", {}))
+    def _within_the_schema(self, info: ValidationInfo) -> Answer:
+        schema = self._schema(info)
+        props = schema["properties"]
+        check = _Problems(schema.get("$defs", {}))
         for name in ("people", "parties", "meetings", "agreements", "mechanisms"):
             if name not in props:  # not offered: ignored, as an extra key is
                 setattr(self, name, {} if name == "people" else [])
@@ -222,14 +228,8 @@ class AnswerBase(_Part):
             check.one_of(f"mechanisms.{i}.status", k.status, _MECHANISM_STATUS)
 
 
-def answer_model(c: Candidates) -> type[AnswerBase]:
-    """The answer model for one article's candidates: `AnswerBase` with the article's schema
-    (a subclass costs about 0.4 ms; the earlier model built of per-article enums and nested
-    classes cost about 5)."""
-    return model_for(answer_schema(c))
-
-
-def model_for(schema: dict[str, Any]) -> type[AnswerBase]:
-    """The answer model whose answers are held to `schema` (an `answer_schema`)."""
-    namespace = {"__doc__": _DESCRIPTION, "__module__": __name__, "request_schema": schema}
-    return type("Answer", (AnswerBase,), namespace)
+def answer_model(c: Candidates) -> Bound[Answer]:
+    """The answer model for one article's candidates: `Answer`, bound to the article's schema
+    (no class of its own: building one cost about 1 ms, and the earlier model of per-article
+    enums and nested classes about 5)."""
+    return Bound(Answer, answer_schema(c))

@@ -42,7 +42,7 @@ from ..core.normalise import (
 )
 from ..core.scan import Caseless
 from ..settings import Settings
-from .answer import NONE, AnswerBase, unhinted_people
+from .answer import NONE, Answer, unhinted_people
 from .candidates import Candidates, Cue, dateline_country, find_candidates, mentions_health
 
 MAX_SPANS_PER_ITEM = 5
@@ -629,7 +629,7 @@ class _Answered:
     """One candidate-constrained answer with what assembling it needs: the candidates, the
     text, the grounder, and the codes of the party labels the model chose among."""
 
-    answer: AnswerBase
+    answer: Answer
     c: Candidates
     text: str
     g: _Grounder

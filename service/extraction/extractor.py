@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from healthcoop.schemas import SCHEMA_VERSION, Article, ArticleExtraction, Provenance, Usage
 from healthcoop.schemas.draft import Draft
@@ -24,7 +24,7 @@ from healthcoop.schemas.draft import Draft
 from ..core import prompting
 from ..core.text import clean_text, decode
 from ..errors import InputError, PromptError, describe, problems
-from ..llm.base import LLM, Completion, Message
+from ..llm.base import LLM, Completion, Message, ResponseModel
 from ..settings import Settings, get_settings
 from .answer import answer_model
 from .assemble import Source, assemble_answer, assemble_draft
@@ -94,7 +94,7 @@ def render(prepared: Prepared, template: prompting.Template, **extra: object) ->
 class Question:
     """What to ask the model about one article (nothing, when rules already decide)."""
 
-    response_model: type[BaseModel] | None
+    response_model: ResponseModel | None
     messages: list[Message]
     candidates: Candidates | None = None
 

@@ -16,9 +16,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from pydantic import BaseModel
-
-from .answer import answer_schema, model_for
+from ..llm.base import Bound
+from .answer import Answer, answer_schema
 from .candidates import Candidates
 
 # answer models kept: each is some 600 objects that every full garbage collection walks, so
@@ -41,11 +40,11 @@ class AnswerModels:
 
     def __init__(self, size: int = MAX_SHAPES) -> None:
         self.size = size
-        self._models: OrderedDict[str, type[BaseModel]] = OrderedDict()
+        self._models: OrderedDict[str, Bound[Answer]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get(self, c: Candidates) -> type[BaseModel]:
+    def get(self, c: Candidates) -> Bound[Answer]:
         schema = answer_schema(c)
         key = _key(schema)
         with self._lock:
@@ -54,7 +53,7 @@ class AnswerModels:
                 self._models.move_to_end(key)
                 self.hits += 1
                 return model
-        model = model_for(schema)
+        model = Bound(Answer, schema)
         with self._lock:
             self.misses += 1
             model = self._models.setdefault(key, model)  # a racing thread's class wins
@@ -66,6 +65,6 @@ class AnswerModels:
 ANSWER_MODELS = AnswerModels()
 
 
-def cached_answer_model(c: Candidates) -> type[BaseModel]:
+def cached_answer_model(c: Candidates) -> Bound[Answer]:
     """`answer.answer_model(c)`, built once per candidate shape in this process."""
     return ANSWER_MODELS.get(c)

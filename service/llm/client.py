@@ -54,7 +54,15 @@ from ..errors import (
     redact,
 )
 from ..settings import Settings
-from .base import Completion, Message, T, endpoint_host, request_schema
+from .base import (
+    Bound,
+    Completion,
+    Message,
+    ResponseModel,
+    T,
+    endpoint_host,
+    request_schema,
+)
 from .dialect import AsyncLlamaCppDialect, LlamaCppDialect
 from .ratelimit import retry_after_seconds
 
@@ -107,6 +115,10 @@ _PARSE_ERRORS = (ValidationError, json.JSONDecodeError, ResponseParsingError)
 _PREBUILT_MODES = ("tools", "json_schema")
 
 
+def _name(response_model: ResponseModel) -> str:
+    return response_model.name if isinstance(response_model, Bound) else response_model.__name__
+
+
 def _direct_extra(schema: dict[str, Any], name: str, mode: str) -> dict[str, Any]:
     """What instructor adds to a request for a model with this JSON Schema, written out: the
     answer as a tool call (tools), or as a `json_schema` response format. The client checks
@@ -137,8 +149,13 @@ class _Request:
         head = json.dumps(messages, ensure_ascii=False, separators=(",", ":"))
         return b'{"messages":' + head.encode("utf-8") + self.tail
 
-    def validator(self, response_model: type[BaseModel]) -> type[BaseModel]:
-        return self.model or response_model
+    def validator(self, response_model: ResponseModel) -> tuple[type[BaseModel], dict | None]:
+        """What validates an answer, and in what context."""
+        if self.model is not None:
+            return self.model, None
+        if isinstance(response_model, Bound):
+            return response_model.model, response_model.context
+        return response_model, None
 
 
 @dataclass(frozen=True)
@@ -305,7 +322,10 @@ class OpenAILLM:
     async def aclose(self) -> None:
         await self.ahttp.aclose()
 
-    def _kwargs(self, messages: Sequence[Message], response_model: type[T], tally: _Tally) -> dict:
+    def _kwargs(self, messages: Sequence[Message], response_model: ResponseModel[T],
+                tally: _Tally) -> dict:  # fmt: skip
+        if isinstance(response_model, Bound):
+            response_model = response_model.as_class()  # instructor's own path takes classes
         return {
             "model": self.model,
             "messages": list(messages),
@@ -316,7 +336,7 @@ class OpenAILLM:
             "hooks": tally.hooks,
         }
 
-    def _request(self, response_model: type[BaseModel], *, batch: bool = False) -> _Request:
+    def _request(self, response_model: ResponseModel, *, batch: bool = False) -> _Request:
         """The prepared request for `response_model`, built on its first use (`batch`: in
         the json_schema mode, as the Batch API path asks whatever the client's mode)."""
         cache = self._batch_requests if batch else self._requests
@@ -326,7 +346,7 @@ class OpenAILLM:
         mode = "json_schema" if batch else self.settings.mode
         schema = request_schema(response_model) if self._direct.get(mode) is not False else None
         if schema is not None:
-            model, extra = None, _direct_extra(schema, response_model.__name__, mode)
+            model, extra = None, _direct_extra(schema, _name(response_model), mode)
             if self._direct[mode] is None:  # first use: instructor must have said the same
                 instructors = self._instructor_request(response_model, batch)[1]
                 self._direct[mode] = instructors == extra
@@ -346,10 +366,12 @@ class OpenAILLM:
         with self._requests_lock:
             return cache.setdefault(response_model, prepared)
 
-    def _instructor_request(self, response_model: type[BaseModel],
+    def _instructor_request(self, response_model: ResponseModel,
                             batch: bool) -> tuple[type[BaseModel], dict[str, Any]]:  # fmt: skip
         """instructor's own request for a model class: its runtime model, and what it adds to
         a request (tools and tool_choice, or the response format)."""
+        if isinstance(response_model, Bound):
+            response_model = response_model.as_class()
         handlers = self._batch_handlers if batch else self._handlers
         assert handlers is not None
         model, kwargs = handlers.request_handler(
@@ -357,8 +379,8 @@ class OpenAILLM:
         )
         return model, {k: v for k, v in kwargs.items() if k != "messages"}
 
-    def _parse(self, response: ChatCompletion, model: type[BaseModel], tally: _Tally,
-               handlers: ModeHandlers | None = None) -> Any:  # fmt: skip
+    def _parse(self, response: ChatCompletion, model: tuple[type[BaseModel], dict | None],
+               tally: _Tally, handlers: ModeHandlers | None = None) -> Any:  # fmt: skip
         tally._on_response(response)
         if not response.choices:
             raise BadResponse(
@@ -369,8 +391,8 @@ class OpenAILLM:
         assert handlers is not None
         return handlers.response_parser(
             response=response,
-            response_model=model,
-            validation_context=None,
+            response_model=model[0],
+            validation_context=model[1],
             strict=True,  # as instructor's create() validates by default
             stream=False,
             is_async=False,
@@ -395,7 +417,8 @@ class OpenAILLM:
             last_error=last,
         )
 
-    def _ask(self, messages: Sequence[Message], response_model: type[T], tally: _Tally) -> T:
+    def _ask(self, messages: Sequence[Message], response_model: ResponseModel[T],
+             tally: _Tally) -> T:  # fmt: skip
         if self._handlers is None:
             value, _ = self._sync.chat.completions.create_with_completion(
                 **self._kwargs(messages, response_model, tally)
@@ -416,7 +439,8 @@ class OpenAILLM:
             except _PARSE_ERRORS as exc:
                 kwargs = self._reask_or_stop(kwargs, response, exc, tally, first)
 
-    async def _aask(self, messages: Sequence[Message], response_model: type[T], tally: _Tally) -> T:
+    async def _aask(self, messages: Sequence[Message], response_model: ResponseModel[T],
+                    tally: _Tally) -> T:  # fmt: skip
         if self._handlers is None:
             value, _ = await self._async.chat.completions.create_with_completion(
                 **self._kwargs(messages, response_model, tally)
@@ -437,7 +461,8 @@ class OpenAILLM:
             except _PARSE_ERRORS as exc:
                 kwargs = self._reask_or_stop(kwargs, response, exc, tally, first)
 
-    def complete(self, messages: Sequence[Message], response_model: type[T]) -> Completion[T]:
+    def complete(self, messages: Sequence[Message],
+                 response_model: ResponseModel[T]) -> Completion[T]:  # fmt: skip
         tally, started = _Tally(), time.monotonic()
         for retry in range(self.settings.retries + 1):
             try:
@@ -450,7 +475,7 @@ class OpenAILLM:
         raise AssertionError("unreachable")
 
     async def acomplete(
-        self, messages: Sequence[Message], response_model: type[T]
+        self, messages: Sequence[Message], response_model: ResponseModel[T]
     ) -> Completion[T]:
         tally, started = _Tally(), time.monotonic()
         for retry in range(self.settings.retries + 1):
@@ -466,13 +491,13 @@ class OpenAILLM:
 
     # ------------------------------------------------------------ the Batch API
 
-    def batch_body(self, messages: Sequence[Message], response_model: type[BaseModel]) -> dict:
+    def batch_body(self, messages: Sequence[Message], response_model: ResponseModel) -> dict:
         """One Batch API request body for /v1/chat/completions: the messages, and the answer
         schema as a `json_schema` response format (in every mode: a batch cannot re-ask)."""
         prepared = self._request(response_model, batch=True)
         return json.loads(prepared.body(list(messages)))
 
-    def batch_answer(self, body: dict, response_model: type[T]) -> Completion[T]:
+    def batch_answer(self, body: dict, response_model: ResponseModel[T]) -> Completion[T]:
         """The validated answer in one Batch API result body (a chat completion), or the error
         it is: an answer that does not validate is an ExtractionError, as online."""
         tally = _Tally()
