@@ -51,10 +51,14 @@ def make_archive(path: Path, n: int, *, first: int = 0) -> Path:
     return path
 
 
-def serve_fake(latency: float) -> tuple[subprocess.Popen, str]:
+def serve_fake(latency: float, *, schema: bool = False) -> tuple[subprocess.Popen, str]:
+    """The fake server in its own process; it answers {"relevant": false}, or with `schema`
+    from each request's answer schema (`fake_openai.schema_answer`)."""
     code = (
-        "import sys, time; from tests.support.fake_openai import FakeOpenAI, serve\n"
-        f"with serve(FakeOpenAI(latency={latency})) as url:\n"
+        "import sys, time; from tests.support.fake_openai import FakeOpenAI, serve, schema_answer\n"
+        f"fake = FakeOpenAI(latency={latency})\n"
+        f"fake.arguments = schema_answer if {schema} else fake.arguments\n"
+        "with serve(fake) as url:\n"
         "    print(url, flush=True); sys.stdin.read()\n"
     )
     proc = subprocess.Popen(
