@@ -77,14 +77,13 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def throughput(
-    tmp: Path, *, n: int, concurrency: int, processes: int, latency: float, engine: str = "local"
-) -> dict:
+def throughput(tmp: Path, *, n: int, concurrency: int, processes: int, latency: float,
+               engine: str = "local", schema: bool = False) -> dict:  # fmt: skip
     import healthcoop
     from healthcoop.settings import Settings
 
     tmp.mkdir()
-    proc, url = serve_fake(latency)
+    proc, url = serve_fake(latency, schema=schema)
     try:
         archive = make_archive(tmp / "tp.jsonl", n)
         settings = Settings(
@@ -198,6 +197,13 @@ def main() -> None:
     p.add_argument("--large", type=int, default=100_000, help="records in the large archive")
     p.add_argument("--small", type=int, default=10_000, help="records in the small archive")
     p.add_argument("--skip-memory", action="store_true", help="the throughput table only")
+    p.add_argument(
+        "--answer",
+        choices=["irrelevant", "schema"],
+        default="irrelevant",
+        help='what the fake answers: {"relevant": false} (nothing to assemble), or parties, '
+        "meetings, agreements and mechanisms from each request's schema (a record to assemble)",
+    )
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -215,7 +221,8 @@ def main() -> None:
             for name in args.runs:
                 engine, procs, conc = RUNS[name]
                 tp = throughput(tmp / f"tp{lat}-{len(tps)}", n=args.records, concurrency=conc,
-                                processes=procs, latency=lat, engine=engine)  # fmt: skip
+                                processes=procs, latency=lat, engine=engine,
+                                schema=args.answer == "schema")  # fmt: skip
                 tps.append({**tp, "name": name})
         if not args.skip_memory:
             small = make_archive(tmp / "small.jsonl", args.small)
@@ -226,7 +233,8 @@ def main() -> None:
             assert cached["cached"] == args.large and cached["annotated"] == 0, cached
             size_mib = large.stat().st_size / 2**20
 
-    print(f"throughput against the fake server, {args.records:,} records, {os.cpu_count()} cores")
+    print(f"throughput against the fake server, {args.records:,} records, {os.cpu_count()} cores, "
+          f"answers: {args.answer}")  # fmt: skip
     print(
         f"{'run':16}{'latency':>8}{'C':>4}{'ideal/s':>9}{'whole run':>10}{'steady':>8}"
         f"{'rec/s':>8}{'CPU ms/rec':>11}{'fake ms/req':>12}"
