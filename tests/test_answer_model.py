@@ -144,3 +144,10 @@ def test_what_the_schema_does_not_offer_is_ignored_as_an_extra_key_is():
 def test_relevant_false_alone_is_a_complete_answer():
     answer = answer_model(C).model_validate({"relevant": False})
     assert answer.people == {"Baker": NONE} and answer.parties == []
+
+
+def test_the_answer_class_alone_refuses_to_validate_without_a_schema():
+    from healthcoop.extraction.answer import Answer
+
+    with pytest.raises(ValidationError, match="against its article's schema"):
+        Answer.model_validate(GOOD)

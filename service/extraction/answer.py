@@ -163,7 +163,12 @@ class Answer(_Part):
     @classmethod
     def _schema(cls, info: ValidationInfo) -> dict[str, Any]:
         context = info.context if isinstance(info.context, dict) else {}
-        return context.get("schema") or cls.request_schema
+        schema = context.get("schema") or cls.request_schema
+        if not schema:
+            raise ValueError(
+                "an answer is validated against its article's schema: use answer_model"
+            )
+        return schema
 
     @model_validator(mode="before")
     @classmethod
