@@ -213,10 +213,9 @@ def sentence_around(text: str, span: Span) -> Span:
 
 
 @lru_cache(maxsize=2048)  # a news article asks for the same few dozen sentences ~90 times
-def _sentence(text: str, start: int, end: int, alignment: Alignment) -> Span:
-    after = end
-    start = max(text.rfind("\n", 0, start), _last_stop(text, start)) + 1
-    stops = [i for i in (text.find("\n", after), _next_stop(text, after)) if i != -1]
+def _sentence(text: str, span_start: int, span_end: int, alignment: Alignment) -> Span:
+    start = max(text.rfind("\n", 0, span_start), _last_stop(text, span_start)) + 1
+    stops = [i for i in (text.find("\n", span_end), _next_stop(text, span_end)) if i != -1]
     end = min(stops) if stops else len(text)
     start, end = _trim(text, start, end)
     return _span(text, start, end, alignment)

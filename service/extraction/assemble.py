@@ -173,19 +173,14 @@ _PROPOSED = Caseless(
 def agreement_status_cue(sentence: str) -> AgreementStatus | None:
     """The status a sentence states unambiguously, or None."""
     pending = bool(_PENDING.search(sentence))
+    signed = bool(_SIGNED.search(sentence))
     if _APPROVED.search(sentence):
-        signed = _SIGNED.search(sentence) and not pending
-        after = signed or _APPROVED_AFTER_SIGNING.search(sentence)
+        after = (signed and not pending) or _APPROVED_AFTER_SIGNING.search(sentence)
         return AgreementStatus.signed if after else AgreementStatus.approved
-    found = {
-        status
-        for status, pattern in (
-            (AgreementStatus.pending, _PENDING),
-            (AgreementStatus.proposed, _PROPOSED),
-        )
-        if pattern.search(sentence)
-    }
-    if _SIGNED.search(sentence) and not found:
+    found = {AgreementStatus.pending} if pending else set()
+    if _PROPOSED.search(sentence):
+        found.add(AgreementStatus.proposed)
+    if signed and not found:
         return AgreementStatus.signed
     return found.pop() if len(found) == 1 else None
 

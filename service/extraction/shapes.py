@@ -1,11 +1,11 @@
 """Answer models cached by candidate shape: an article whose candidates were seen before
-(a wire story reprinted, a template text) reuses the model class and the request the LLM
-client built for it (about 1 ms: the class, its schema, the request's bytes).
+(a wire story reprinted, a template text) reuses the bound model and the request the LLM
+client built for it (the request's bytes, serialized once).
 
 An article's answer model depends on what its candidates say (labels, kinds, people, dates,
 places), never on where in the text they stand: it is its JSON Schema, and `shape_key` is
-that schema, so articles whose candidates differ only in offsets share one model class, and
-with it the request the LLM client built for that class. Anything else misses and builds
+that schema, so articles whose candidates differ only in offsets share one bound model, and
+with it the request the LLM client built for it. Anything else misses and builds
 its own.
 """
 
@@ -20,8 +20,8 @@ from ..llm.base import Bound
 from .answer import Answer, answer_schema
 from .candidates import Candidates
 
-# answer models kept: each is some 600 objects that every full garbage collection walks, so
-# a reprint seen soon after its first printing is what the cache is for
+# answer models kept (each with its prepared request): a reprint seen soon after its first
+# printing is what the cache is for
 MAX_SHAPES = 64
 
 
@@ -56,7 +56,7 @@ class AnswerModels:
         model = Bound(Answer, schema)
         with self._lock:
             self.misses += 1
-            model = self._models.setdefault(key, model)  # a racing thread's class wins
+            model = self._models.setdefault(key, model)  # a racing thread's model wins
             if len(self._models) > self.size:
                 self._models.popitem(last=False)
         return model

@@ -348,11 +348,11 @@ class OpenAILLM:
         if schema is not None:
             model, extra = None, _direct_extra(schema, _name(response_model), mode)
             if self._direct[mode] is None:  # first use: instructor must have said the same
-                instructors = self._instructor_request(response_model, batch)[1]
-                self._direct[mode] = instructors == extra
+                instructors = self._instructor_request(response_model, batch)
+                self._direct[mode] = instructors[1] == extra
                 if not self._direct[mode]:
                     log.warning("instructor builds %s requests differently; using its own", mode)
-                    model, extra = self._instructor_request(response_model, batch)
+                    model, extra = instructors
         else:
             model, extra = self._instructor_request(response_model, batch)
         rest = {
