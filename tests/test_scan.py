@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healthcoop.core.scan import Caseless, Scanner, beginnings, lower_pattern, lowered
+from healthcoop.core.scan import (
+    Caseless,
+    Scanner,
+    beginnings,
+    lower_pattern,
+    lowered,
+    word_spans,
+)
 from healthcoop.extraction.candidates import _compiled
 
 CUES = [p for d in _compiled(lowered=True) for p in d.values()]
@@ -129,3 +136,18 @@ def test_texts_whose_lower_case_moves_offsets_or_matches_are_searched_with_ignor
     assert lowered("mi\u017fsion") is None  # IGNORECASE matches ſ to s
     assert lowered("Signed") == "signed"
     assert Caseless("mission").search("MI\u017fSION") is not None
+
+
+# words that overlap themselves ("anan" in "ananan"), word characters of other scripts and
+# digits, underscores and punctuation on either side
+WORD_ALPHABET = [*"an_ .'-\n", "\u00e9", "\u0661", "\u00b2", "\u4e2d", "Ali", "Ali's"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(WORD_ALPHABET), max_size=30).map("".join),
+    st.lists(st.sampled_from(WORD_ALPHABET), max_size=4).map("".join),
+)
+def test_word_spans_are_the_whole_word_matches_of_a_regex(text, word):
+    expected = [m.span() for m in re.finditer(rf"(?<!\w){re.escape(word)}(?!\w)", text)]
+    assert list(word_spans(text, word)) == expected

@@ -161,6 +161,32 @@ class Scanner:
                 end = m.end()
 
 
+# ---------------------------------------------------------------- one word, cheaply
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"  # what \w matches in a str pattern
+
+
+def word_spans(text: str, word: str) -> Iterator[tuple[int, int]]:
+    """Where `word` stands in `text` as a whole word: the (start, end) of each match of
+    `re.finditer(rf"(?<!\\w){re.escape(word)}(?!\\w)", text)`, found with `str.find` (a
+    pattern that opens with a lookbehind is tried at every position of the text: 70 µs for a
+    surname in a news article, against a few here)."""
+    if not word:
+        yield from ((m.start(), m.end()) for m in re.finditer(r"(?<!\w)(?!\w)", text))
+        return
+    n, size = len(word), len(text)
+    i = text.find(word)
+    while i != -1:
+        j = i + n
+        if (i == 0 or not _is_word_char(text[i - 1])) and (j == size or not _is_word_char(text[j])):
+            yield i, j
+            i = text.find(word, j)
+        else:
+            i = text.find(word, i + 1)
+
+
 # ---------------------------------------------------------------- case-insensitive, cheaply
 
 # letters that IGNORECASE matches to an ASCII letter but str.lower() leaves alone
@@ -201,4 +227,12 @@ class Caseless:
         return self.pattern.search(text) if low is None else self.low.search(low)
 
 
-__all__ = ["PREFIX", "Caseless", "Scanner", "beginnings", "lower_pattern", "lowered"]
+__all__ = [
+    "PREFIX",
+    "Caseless",
+    "Scanner",
+    "beginnings",
+    "lower_pattern",
+    "lowered",
+    "word_spans",
+]

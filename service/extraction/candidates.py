@@ -28,7 +28,7 @@ from healthcoop.schemas.gazetteer import countries, organizations
 
 from ..core.grounding import fold, sentence_around
 from ..core.normalise import city_index, country_index, organization_index, parse_date
-from ..core.scan import Caseless, Scanner, lower_pattern, lowered
+from ..core.scan import Caseless, Scanner, lower_pattern, lowered, word_spans
 
 
 @dataclass
@@ -538,9 +538,9 @@ def find_people(text: str) -> list[PersonCandidate]:
                 people[long].mentions += people.pop(short).mentions
     for p in people.values():
         surname = p.name.split()[-1]
-        for m in re.finditer(rf"(?<!\w){re.escape(surname)}(?!\w)", text):
-            if not any(s.start <= m.start() < s.end for s in p.mentions):
-                p.mentions.append(_span(m.start(), m.end(), m.group(0)))
+        for start, end in word_spans(text, surname):
+            if not any(s.start <= start < s.end for s in p.mentions):
+                p.mentions.append(_span(start, end, surname))
         p.mentions.sort(key=lambda s: s.start)
     out = sorted(
         (p for p in people.values()
