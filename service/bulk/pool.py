@@ -234,7 +234,8 @@ async def _work(
     from .unit import asettle, ramp
 
     limiter = Limiter(rpm=settings.rpm, tpm=settings.tpm, max_tokens=settings.max_tokens, gate=gate)
-    llm = build_llm(settings, concurrency=concurrency, limiter=limiter)
+    # this loop owns the client for the worker's life and closes it at the end: aiohttp
+    llm = build_llm(settings, concurrency=concurrency, limiter=limiter, aiohttp=True)
     extractor = Extractor(llm, settings)
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[tuple[int, Item] | None] = asyncio.Queue()

@@ -403,7 +403,8 @@ async def _engine(
 
     if settings.processes == 1:
         limiter = Limiter(rpm=settings.rpm, tpm=settings.tpm, max_tokens=settings.max_tokens)
-        llm = build_llm(settings, concurrency=settings.concurrency, limiter=limiter)
+        # the run's loop owns the client and closes it at the end: aiohttp
+        llm = build_llm(settings, concurrency=settings.concurrency, limiter=limiter, aiohttp=True)
         stack.push_async_callback(llm.aclose)
         built = Extractor(llm, settings)
         key = result_key(settings, built.prompt_version, llm.model)

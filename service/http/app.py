@@ -121,13 +121,15 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        built = None
         if app.state.service is None:
             from ..llm.factory import build_llm
 
             try:
-                # blocking: may start the embedded model server and wait for it to answer
+                # blocking: may start the embedded model server and wait for it to answer;
+                # the service's loop owns the client and closes it at shutdown: aiohttp
                 built = await asyncio.to_thread(
-                    build_llm, settings, concurrency=settings.service_concurrency
+                    build_llm, settings, concurrency=settings.service_concurrency, aiohttp=True
                 )
                 app.state.service = _service(built, built.settings)
             except HealthcoopError as exc:
@@ -141,6 +143,9 @@ def create_app(settings: Settings | None = None, llm: LLM | None = None) -> Fast
         gc.freeze()
         gc.set_threshold(20_000, 20, 20)
         yield
+        if built is not None:  # a later startup (tests reopen apps) builds a new client
+            app.state.service = None
+            await built.aclose()
 
     app = FastAPI(
         title="healthcoop",

@@ -232,8 +232,10 @@ class OpenAILLM:
 
     `connections` bounds the HTTP connection pool (a bulk run's concurrency), `hooks` are
     httpx event hooks run on every request and response (the bulk runner's rate limits), and
-    `transport`/`async_transport` replace the network (tests). The llama.cpp dialect, when
-    the settings ask for it, wraps whatever transport is in use.
+    `transport`/`async_transport` replace the network (tests). With `aiohttp` the async side
+    speaks through aiohttp (`llm.aio`: about 1 ms less CPU a request at high concurrency),
+    for callers whose event loop owns the client and closes it (`aclose`). The llama.cpp
+    dialect, when the settings ask for it, wraps whatever transport is in use.
     """
 
     def __init__(
@@ -244,6 +246,7 @@ class OpenAILLM:
         hooks: dict[str, list] | None = None,
         transport: httpx2.BaseTransport | None = None,
         async_transport: httpx2.AsyncBaseTransport | None = None,
+        aiohttp: bool = False,
     ) -> None:
         if not settings.base_url:
             raise ConfigError(
@@ -260,6 +263,11 @@ class OpenAILLM:
         # costs ~80 ms at every start of the CLI, a worker or the service
         tls = not str(settings.base_url).startswith("http://")
         sync_transport = transport or httpx2.HTTPTransport(limits=limits, verify=tls)
+        self._aio = None
+        if async_transport is None and aiohttp:
+            from .aio import AiohttpTransport
+
+            async_transport = self._aio = AiohttpTransport(limits=limits, verify=tls)
         a_transport = async_transport or httpx2.AsyncHTTPTransport(limits=limits, verify=tls)
         if settings.dialect == "llama_cpp":
             sync_transport = LlamaCppDialect(sync_transport)
@@ -320,7 +328,12 @@ class OpenAILLM:
             )
 
     async def aclose(self) -> None:
-        await self.ahttp.aclose()
+        """Close the async side's connections; on aiohttp, those of the running event loop
+        only (each loop has its own session), and the client stays usable in another loop."""
+        if self._aio is not None:
+            await self._aio.aclose()
+        else:
+            await self.ahttp.aclose()
 
     def _kwargs(self, messages: Sequence[Message], response_model: ResponseModel[T],
                 tally: _Tally) -> dict:  # fmt: skip

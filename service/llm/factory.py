@@ -45,14 +45,17 @@ def build_llm(
     *,
     concurrency: int | None = None,
     limiter: Limiter | None = None,
+    aiohttp: bool = False,
     **transports: object,
 ) -> OpenAILLM:
     """The model client for `settings`. `concurrency` sizes the connection pool, `limiter`
-    holds the run's rate limits and 429 pause, `transports` (`transport=`,
+    holds the run's rate limits and 429 pause, `aiohttp` is for a caller whose one event
+    loop owns the client and closes it (`OpenAILLM`), `transports` (`transport=`,
     `async_transport=`) replace the network in tests."""
     return OpenAILLM(
         endpoint_settings(settings),
         connections=concurrency + SPARE_CONNECTIONS if concurrency else None,
         hooks=limiter.hooks() if limiter is not None else None,
+        aiohttp=aiohttp,
         **transports,  # type: ignore[arg-type]
     )
