@@ -104,6 +104,7 @@ CASELESS = _caseless_patterns()
 CASE_ALPHABET = [
     *{w for c in CASELESS for w in re.findall(r"[a-z]{3,}", c.pattern.pattern)},
     *"SIGNED Signed will to be . , \n-",
+    *"12 2024 3rd 2024-05-01 of Sept. mAY".split(),  # dates
     *"\u017f\u0131\u0130\u212a\u00e9\u00c9",
 ]
 
@@ -123,6 +124,22 @@ def test_caseless_search_finds_what_ignorecase_finds(text, caseless):
     assert (mine is None) == (theirs is None)
     if mine is not None:
         assert mine.span() == theirs.span()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(CASE_ALPHABET).flatmap(
+            lambda w: st.sampled_from([w, w.upper(), w.title()])
+        ),
+        max_size=25,
+    ).map(" ".join),
+    st.sampled_from(CASELESS),
+)
+def test_caseless_finditer_finds_what_ignorecase_finds(text, caseless):
+    assert [m.span() for m in caseless.finditer(text)] == [
+        m.span() for m in caseless.pattern.finditer(text)
+    ]
 
 
 @pytest.mark.parametrize("source", [r"\S+", r"a\Wb", r"\Bx", r"\N{DASH}"])

@@ -217,7 +217,11 @@ def _sentence(text: str, span_start: int, span_end: int, alignment: Alignment) -
     start = max(text.rfind("\n", 0, span_start), _last_stop(text, span_start)) + 1
     stops = [i for i in (text.find("\n", span_end), _next_stop(text, span_end)) if i != -1]
     end = min(stops) if stops else len(text)
-    start, end = _trim(text, start, end)
+    return _sentence_span(text, *_trim(text, start, end), alignment)
+
+
+@lru_cache(maxsize=1024)  # the spans in one sentence share its Span
+def _sentence_span(text: str, start: int, end: int, alignment: Alignment) -> Span:
     return _span(text, start, end, alignment)
 
 

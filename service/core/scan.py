@@ -226,6 +226,12 @@ class Caseless:
         low = lowered(text)
         return self.pattern.search(text) if low is None else self.low.search(low)
 
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        """The matches of `self.pattern.finditer(text)`: their offsets, that is (take the text
+        from `text`: a match's own group is in lower case)."""
+        low = lowered(text)
+        return self.pattern.finditer(text) if low is None else self.low.finditer(low)
+
 
 __all__ = [
     "PREFIX",

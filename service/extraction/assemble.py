@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from healthcoop.schemas import (
@@ -170,6 +171,7 @@ _PROPOSED = Caseless(
 )
 
 
+@lru_cache(maxsize=1024)  # an article asks about its few sentences again and again
 def agreement_status_cue(sentence: str) -> AgreementStatus | None:
     """The status a sentence states unambiguously, or None."""
     pending = bool(_PENDING.search(sentence))
@@ -217,6 +219,7 @@ _TO_BE_SET_UP = Caseless(
 )
 
 
+@lru_cache(maxsize=1024)
 def mechanism_status_cue(sentence: str) -> MechanismStatus | None:
     if _TO_BE_SET_UP.search(sentence):
         return MechanismStatus.proposed
@@ -239,6 +242,7 @@ _OTHER_SECTOR = Caseless(
 )
 
 
+@lru_cache(maxsize=1024)
 def other_sector_only(sentence: str) -> bool:
     """Whether a sentence is about another sector and not about health at all."""
     return bool(_OTHER_SECTOR.search(sentence)) and not mentions_health(sentence)

@@ -557,12 +557,11 @@ def find_people(text: str) -> list[PersonCandidate]:
 
 _MONTHS = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 _DAY = r"\d{1,2}(?:st|nd|rd|th)?"
-_DATE = re.compile(
+_DATE = Caseless(
     rf"\b(?:{_MONTHS}\s+{_DAY}(?:\s*(?:-|–|to|and)\s*{_DAY})?(?:,?\s+\d{{4}})?"
     rf"|{_DAY}(?:\s*(?:-|–|to|and)\s*{_DAY})?\s+(?:of\s+)?{_MONTHS}(?:,?\s+\d{{4}})?"
     rf"|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
-    rf"|yesterday|today|\d{{4}}-\d{{2}}-\d{{2}})\b",
-    re.IGNORECASE,
+    rf"|yesterday|today|\d{{4}}-\d{{2}}-\d{{2}})\b"
 )
 
 
@@ -592,12 +591,14 @@ def find_dates(text: str, published: dt.date | None) -> list[DateCandidate]:
     dateline_end = dateline.start() if dateline else 0
     out: dict[str, DateCandidate] = {}
     for m in _DATE.finditer(text):
-        label = " ".join(m.group(0).split())
-        if label.lower() in ("may",) or label in out or m.end() <= dateline_end:
+        start, end = m.span()
+        written = text[start:end]
+        label = " ".join(written.split())
+        if label.lower() in ("may",) or label in out or end <= dateline_end:
             continue
-        if _is_stamp(text, m.start(), m.end()):
+        if _is_stamp(text, start, end):
             continue
-        span = _span(m.start(), m.end(), m.group(0))
+        span = _span(start, end, written)
         out[label] = DateCandidate(label, span, parse_date(label, published))
     return list(out.values())
 
