@@ -5,15 +5,17 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from healthcoop.core.scan import (
     Caseless,
     Scanner,
+    Words,
     beginnings,
     lower_pattern,
     lowered,
+    trie_alternation,
     word_spans,
 )
 from healthcoop.extraction.candidates import _compiled
@@ -168,3 +170,51 @@ WORD_ALPHABET = [*"an_ .'-\n", "\u00e9", "\u0661", "\u00b2", "\u4e2d", "Ali", "A
 def test_word_spans_are_the_whole_word_matches_of_a_regex(text, word):
     expected = [m.span() for m in re.finditer(rf"(?<!\w){re.escape(word)}(?!\w)", text)]
     assert list(word_spans(text, word)) == expected
+
+
+def _gazetteer_words() -> list[tuple[str, re.Pattern[str], Words, bool]]:
+    from healthcoop.core.normalise import city_index, country_index, organization_index
+
+    out = []
+    for index in (country_index(), organization_index(), city_index()):
+        out.append((index.pattern, index.words, True))
+        if index.pattern_cased is not None:
+            out.append((index.pattern_cased, index.words_cased, False))
+    return out
+
+
+GAZETTEERS = _gazetteer_words()
+# names and their pieces, overlapping names, possessives, word characters around them
+NAME_ALPHABET = [
+    "iran", "iranian", "islamic republic of iran", "russia", "russian federation", "oman",
+    "romania", "niger", "nigeria", "nis", "tehran", "xi'an", "WHO", "UN", "UNICEF", "USA",
+    "'", "'s", "s", " ", ", ", "-", "x", "_", "9", "\u00e9", "\n",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(NAME_ALPHABET), max_size=30).map("".join),
+    st.sampled_from(range(len(GAZETTEERS))),
+)
+@example("iran's russia' oman'sx romania", 0)
+def test_gazetteer_words_are_found_where_the_gazetteer_regex_finds_them(text, which):
+    pattern, words, folded = GAZETTEERS[which]
+    text = text.lower() if folded else text  # the folded names are matched in folded text
+    assert words.spans(text) == [m.span() for m in pattern.finditer(text)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["ab", "abc", "b", "bc", "c"]), min_size=1, max_size=4),
+    st.lists(st.sampled_from(["a", "b", "c", "'", "s", " ", "_"]), max_size=14).map("".join),
+    st.booleans(),
+)
+@example(["ab"], "ab's ab' ab'sc ab_ ab", True)  # the possessive suffix, as long as it fits
+@example(["ab", "abc"], "abc's abcs", True)
+def test_words_choose_as_the_regex_does(words, text, possessive):
+    suffix = "(?:'s?)?" if possessive else ""
+    pattern = re.compile(rf"(?<!\w)(?:{trie_alternation(words)}){suffix}(?!\w)")
+    assert Words(words, possessive=possessive).spans(text) == [
+        m.span() for m in pattern.finditer(text)
+    ]

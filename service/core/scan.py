@@ -15,8 +15,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from .normalise import trie_alternation
-
 try:  # the parser of the re module (Python ≥ 3.11), else its older name
     from re import _constants as _c  # type: ignore[attr-defined]
     from re import _parser  # type: ignore[attr-defined]
@@ -112,6 +110,32 @@ def beginnings(pattern: re.Pattern[str]) -> frozenset[str] | None:
     return found
 
 
+def trie_alternation(words: list[str]) -> str:
+    """A regex that matches the same as the alternation of `words` longest first, written as
+    a trie: names share their prefixes, so the engine tries a handful of branches at each
+    position instead of a thousand names (one gazetteer pass went from 2.7 ms to 0.2 ms on a
+    3,000-character article). At each node the longer continuations come first and ending
+    there last, so backtracking still gives the longest name that fits what follows."""
+    trie: dict[str, dict] = {}
+    for word in words:
+        if word:
+            node = trie
+            for ch in word:
+                node = node.setdefault(ch, {})
+            node[""] = {}  # a name ends here
+
+    def emit(node: dict[str, dict]) -> str:
+        branches = [re.escape(ch) + emit(sub) for ch, sub in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+        if "" not in node:
+            return body
+        return f"(?:{body})?" if len(branches) == 1 else f"{body}?"
+
+    return emit(trie)
+
+
 class Scanner:
     """Runs a fixed list of patterns over texts, each only where its matches can begin."""
 
@@ -187,6 +211,64 @@ def word_spans(text: str, word: str) -> Iterator[tuple[int, int]]:
             i = text.find(word, i + 1)
 
 
+class Words:
+    """Whole words from a long list (a gazetteer's names) in a text: the matches of
+    `re.compile(rf"(?<!\\w)(?:{trie_alternation(words)}){suffix}(?!\\w)").finditer(text)`,
+    where `suffix` is `(?:'s?)?` if `possessive` else nothing, as (start, end) pairs; found by
+    an Aho-Corasick automaton (pyahocorasick), one pass in C over the text, where the regex
+    engine tries its trie at every position of the text (0.1-0.2 ms a gazetteer on a news
+    article, about a tenth of it here).
+
+    The regex's choice is kept: the leftmost start that follows no word character; there the
+    longest word whose end the suffix and (?!\\w) accept, the suffix taken as long as it fits;
+    then on from the match's end."""
+
+    def __init__(self, words: Iterable[str], *, possessive: bool = False) -> None:
+        import ahocorasick
+
+        self.possessive = possessive
+        self.automaton = ahocorasick.Automaton(ahocorasick.STORE_LENGTH)
+        for word in words:
+            if word:
+                self.automaton.add_word(word)
+        self.empty = len(self.automaton) == 0
+        if not self.empty:
+            self.automaton.make_automaton()
+
+    def _end(self, text: str, end: int) -> int | None:
+        """Where a match whose word ends at `end` ends, or None if none may end there."""
+        size = len(text)
+        if self.possessive and end < size and text[end] == "'":
+            if (end + 1 < size and text[end + 1] == "s") and (
+                end + 2 == size or not _is_word_char(text[end + 2])
+            ):
+                return end + 2
+            if end + 1 == size or not _is_word_char(text[end + 1]):
+                return end + 1
+        if end == size or not _is_word_char(text[end]):
+            return end
+        return None
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        if self.empty:
+            return []
+        ends: dict[int, list[int]] = {}  # start → the ends of the words that start there
+        for last, length in self.automaton.iter(text):
+            ends.setdefault(last + 1 - length, []).append(last + 1)
+        out: list[tuple[int, int]] = []
+        done = 0
+        for start in sorted(ends):
+            if start < done or (start and _is_word_char(text[start - 1])):
+                continue
+            for end in sorted(ends[start], reverse=True):
+                found = self._end(text, end)
+                if found is not None:
+                    out.append((start, found))
+                    done = found
+                    break
+        return out
+
+
 # ---------------------------------------------------------------- case-insensitive, cheaply
 
 # letters that IGNORECASE matches to an ASCII letter but str.lower() leaves alone
@@ -241,4 +323,5 @@ __all__ = [
     "lower_pattern",
     "lowered",
     "word_spans",
+    "Words",
 ]

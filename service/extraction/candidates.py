@@ -28,7 +28,7 @@ from healthcoop.schemas.gazetteer import countries, organizations
 
 from ..core.grounding import fold, sentence_around
 from ..core.normalise import city_index, country_index, organization_index, parse_date
-from ..core.scan import Caseless, Scanner, lower_pattern, lowered, word_spans
+from ..core.scan import Caseless, Scanner, Words, lower_pattern, lowered, word_spans
 
 
 @dataclass
@@ -113,16 +113,15 @@ def _span(start: int, end: int, text: str) -> Span:
     return Span(start=start, end=end, text=text)
 
 
-def _matches(pattern: re.Pattern[str] | None, text: str, folded: bool) -> Iterator[Span]:
-    if pattern is None:
-        return
+def _matches(words: Words, text: str, folded: bool) -> Iterator[Span]:
+    """A gazetteer's names in the text: in its folded form (`folded`) or as written."""
     if not folded:
-        for m in pattern.finditer(text):
-            yield _span(m.start(), m.end(), m.group(0))
+        for start, end in words.spans(text):
+            yield _span(start, end, text[start:end])
         return
     f = fold(text)
-    for m in pattern.finditer(f.text):
-        start, end = f.source_span(m.start(), m.end())
+    for m_start, m_end in words.spans(f.text):
+        start, end = f.source_span(m_start, m_end)
         yield _span(start, end, text[start:end])
 
 
@@ -155,7 +154,7 @@ def find_parties(text: str) -> list[PartyCandidate]:
     # organizations first: "Shanghai Cooperation Organisation" must not count as China
     for kind, index in ((PartyKind.organization, organization_index()),
                         (PartyKind.country, country_index())):  # fmt: skip
-        spans = [*_matches(index.pattern, text, True), *_matches(index.pattern_cased, text, False)]
+        spans = [*_matches(index.words, text, True), *_matches(index.words_cased, text, False)]
         for span in sorted(spans, key=lambda s: (s.start, -s.end)):
             if taken.overlaps(span.start, span.end):
                 continue
@@ -607,7 +606,7 @@ def find_places(text: str, parties: list[PartyCandidate]) -> list[PlaceCandidate
     out: dict[str, PlaceCandidate] = {}
     index = city_index()
     orgs = [s for p in parties if p.kind is PartyKind.organization for s in p.mentions]
-    for span in _matches(index.pattern, text, True):
+    for span in _matches(index.words, text, True):
         if any(o.start <= span.start < o.end for o in orgs):
             continue  # "Shanghai" in "Shanghai Cooperation Organisation"
         code = index.lookup(span.text)
