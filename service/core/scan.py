@@ -150,22 +150,29 @@ class Scanner:
                 continue
             for b in found:
                 self.index.setdefault(b, []).append(i)
-        self.lengths = sorted({len(b) for b in self.index})
-        # the word starts where some beginning begins: one pass, zero width (a beginning may
-        # hold a space, and the next word must still be found)
-        self.finder = re.compile(rf"(?<!\w)(?={trie_alternation(list(self.index))})")
+        # the beginnings in one Aho-Corasick automaton (pyahocorasick): one pass in C over
+        # the text finds them all; those at the start of a word are kept
+        import ahocorasick
+
+        self.automaton = ahocorasick.Automaton()
+        for b, ids in self.index.items():
+            self.automaton.add_word(b, (len(b), tuple(ids)))
+        self.empty = not self.index
+        if not self.empty:
+            self.automaton.make_automaton()
 
     def starts(self, text: str) -> list[list[int]]:
         """For each pattern, the word starts of `text` where a match may begin (ascending)."""
         where: list[list[int]] = [[] for _ in self.patterns]
-        index, lengths = self.index, self.lengths
-        for m in self.finder.finditer(text):
-            p = m.start()
-            hit: set[int] = set()
-            for n in lengths:
-                for i in index.get(text[p : p + n], ()):
-                    hit.add(i)
-            for i in hit:
+        if self.empty:
+            return where
+        hits: dict[int, set[int]] = {}  # word start → the patterns a beginning there names
+        for last, (length, ids) in self.automaton.iter(text):
+            p = last + 1 - length
+            if p == 0 or not _is_word_char(text[p - 1]):
+                hits.setdefault(p, set()).update(ids)
+        for p in sorted(hits):
+            for i in hits[p]:
                 where[i].append(p)
         return where
 
