@@ -1,6 +1,7 @@
 """Throughput of the HTTP service against a fake model server with a fixed latency.
 
     python -m bench.service [--latency 0.25] [--concurrency 4 16 32 64] [--workers 1 2] [--burst]
+                            [--repeat N]
 
 Separate processes, so none shares a GIL with another: the fake OpenAI-compatible server
 (tests/support/fake_openai.py, answering after `latency` seconds), the service as a user runs
@@ -23,6 +24,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,13 +51,34 @@ def run_fake(port: int, latency: float, answer: str) -> None:
     )
 
 
-def start_service(port: int, fake_url: str, concurrency: int, workers: int) -> subprocess.Popen:
+def start_service(port: int, fake_url: str, concurrency: int, workers: int,
+                  path: Path | None = None) -> subprocess.Popen:  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHCOOP_")}
+    if path is not None:  # another revision's package (`before_path`)
+        env["PYTHONPATH"] = os.pathsep.join([str(path), env.get("PYTHONPATH", "")]).rstrip(":")
     env.update(HEALTHCOOP_BASE_URL=fake_url, HEALTHCOOP_MODEL="fake", HEALTHCOOP_RETRIES="0",
                HEALTHCOOP_SERVICE_CONCURRENCY=str(concurrency))  # fmt: skip
     command = [str(Path(sys.executable).with_name("healthcoop")), "serve", "--port", str(port),
                "--workers", str(workers), "--log-level", "warning"]  # fmt: skip
     return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+
+
+# Modules a revision from before they were dependencies must not find (uvicorn would use them).
+NOT_YET = {"uvloop": "eeee077", "httptools": "eeee077"}  # first revision that depends on it
+
+
+def before_path(rev: str, into: Path) -> Path:
+    """A folder on which `import healthcoop` finds revision `rev`'s package, as it was
+    installed: the dependencies it did not have yet (NOT_YET) fail to import there."""
+    from bench.cpu import baseline_tree
+
+    path = baseline_tree(rev, into)
+    for module, since in NOT_YET.items():
+        had = subprocess.run(["git", "-C", str(ROOT), "merge-base", "--is-ancestor", since, rev],
+                             capture_output=True).returncode == 0  # fmt: skip
+        if not had:
+            (path / f"{module}.py").write_text(f"raise ImportError('{module}: not in {rev}')\n")
+    return path
 
 
 SHORT = "Iran and Russia discussed health cooperation."
@@ -217,6 +240,19 @@ def main() -> None:
     )
     parser.add_argument("--burst", action="store_true", help="start all slots at once")
     parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also run the service of git revision REV (e.g. ac2bf2c), as it was installed, "
+        "alternating with this tree's, run for run: the machine's speed drifts over minutes",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each row (a fresh service each), then their median ratio: with a fixed "
+        "latency, requests that once fall into step stay in step, so one run's ratio varies",
+    )
+    parser.add_argument(
         "--answer",
         choices=["schema", "irrelevant"],
         default="schema",
@@ -258,16 +294,23 @@ def main() -> None:
     start = "all at once" if args.burst else "spread over one latency"
     print(f"fake model latency {args.latency * 1000:.0f} ms, {args.seconds:g} s measured, {start}, "
           f"load from {args.client}")  # fmt: skip
-    print(f"{'W':>2} {'C':>4} {'requests':>8} {'req/s':>8} {'ideal':>8} {'ratio':>6}", end=" ")
+    print(f"{'code':>8} {'W':>2} {'C':>4} {'requests':>8} {'req/s':>8} {'ideal':>8}", end=" ")
+    print(f"{'ratio':>6}", end=" ")
     print(
         f"{'p50 ms':>7} {'p99 ms':>7} {'service CPU ms/req':>19} {'fake CPU ms/req':>16}", end=" "
     )
     print(f"{'load CPU ms/req':>16}")
     try:
         wait_for(f"{fake_url}/models")
-        for workers, concurrency in itertools.product(args.workers, args.concurrency):
+        codes: list[tuple[str, Path | None]] = [("now", None)]
+        if args.before:
+            tmp = Path(tempfile.mkdtemp(prefix="healthcoop-before-"))
+            codes.insert(0, (args.before, before_path(args.before, tmp)))
+        rows = itertools.product(args.workers, args.concurrency, range(args.repeat), codes)
+        ratios: dict[tuple[int, int, str], list[float]] = {}
+        for workers, concurrency, run, (code, path) in rows:
             port = free_port()
-            service = start_service(port, fake_url, concurrency, workers)
+            service = start_service(port, fake_url, concurrency, workers, path)
             try:
                 base = f"http://127.0.0.1:{port}"
                 wait_for(f"{base}/healthz")
@@ -293,11 +336,18 @@ def main() -> None:
                 service.wait(30)
             rps, ideal = done / args.seconds, concurrency / args.latency
             print(
-                f"{workers:>2} {concurrency:>4} {done:>8} {rps:>8.1f} {ideal:>8.1f} "
+                f"{code:>8} {workers:>2} {concurrency:>4} {done:>8} {rps:>8.1f} {ideal:>8.1f} "
                 f"{rps / ideal:>6.3f} "
                 f"{q[0] * 1000:>7.0f} {q[1] * 1000:>7.0f} {cpu[0]:>19.1f} {cpu[1]:>16.2f} "
                 f"{cpu[2]:>16.2f}"
             )
+            ratios.setdefault((workers, concurrency, code), []).append(rps / ideal)
+            if args.repeat > 1 and run == args.repeat - 1 and code == codes[-1][0]:
+                for c, _ in codes:
+                    found = ratios[(workers, concurrency, c)]
+                    print(f"{c:>8} {workers:>2} {concurrency:>4}  median ratio of {len(found)} "
+                          f"runs {statistics.median(found):.3f} (from {min(found):.3f} to "
+                          f"{max(found):.3f})")  # fmt: skip
     finally:
         fake.terminate()
         fake.join(10)
