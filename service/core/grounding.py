@@ -209,20 +209,7 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 def sentence_around(text: str, span: Span) -> Span:
     """The sentence (or line) that holds `span`: the evidence a reader checks a fact against."""
-    return _sentence(text, span.start, span.end, span.alignment)
-
-
-@lru_cache(maxsize=2048)  # a news article asks for the same few dozen sentences ~90 times
-def _sentence(text: str, span_start: int, span_end: int, alignment: Alignment) -> Span:
-    start = max(text.rfind("\n", 0, span_start), _last_stop(text, span_start)) + 1
-    stops = [i for i in (text.find("\n", span_end), _next_stop(text, span_end)) if i != -1]
-    end = min(stops) if stops else len(text)
-    return _sentence_span(text, *_trim(text, start, end), alignment)
-
-
-@lru_cache(maxsize=1024)  # the spans in one sentence share its Span
-def _sentence_span(text: str, start: int, end: int, alignment: Alignment) -> Span:
-    return _span(text, start, end, alignment)
+    return _sentences(text).around(span.start, span.end, span.alignment)
 
 
 _STOP = re.compile(r"[.!?](?=\s+[A-Z\"'\u201c\u2018(])")
@@ -230,26 +217,47 @@ _NOT_SPACE = re.compile(r"\S")
 LOOKBACK = 600  # characters searched back for the stop that opens a sentence
 
 
-@lru_cache(maxsize=16)
-def _stops(text: str) -> tuple[list[int], list[int]]:
-    """Every sentence stop in `text` and, for each, where the next sentence begins (the first
-    character after the stop's spaces), found once per text; both lists ascend."""
-    stops, opens = [], []
-    for m in _STOP.finditer(text):
-        stops.append(m.start())
-        opens.append(_NOT_SPACE.search(text, m.start() + 1).start())  # type: ignore[union-attr]
-    return stops, opens
+class _Sentences:
+    """One text's sentence stops, found once, and the sentences handed out so far: a news
+    article asks for the same few dozen sentences about 90 times, from as many spans."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        # every sentence stop and, for each, where the next sentence begins (the first
+        # character after the stop's spaces); both ascend
+        self.stops: list[int] = []
+        self.opens: list[int] = []
+        for m in _STOP.finditer(text):
+            self.stops.append(m.start())
+            self.opens.append(_NOT_SPACE.search(text, m.start() + 1).start())  # type: ignore[union-attr]
+        self.asked: dict[tuple[int, int, Alignment], Span] = {}  # a span's → its sentence
+        self.spans: dict[tuple[int, int, Alignment], Span] = {}  # bounds → the sentence
+
+    def around(self, span_start: int, span_end: int, alignment: Alignment) -> Span:
+        key = (span_start, span_end, alignment)
+        found = self.asked.get(key)
+        if found is not None:
+            return found
+        text, stops = self.text, self.stops
+        # back to the last stop whose next sentence begins before the span (within
+        # LOOKBACK characters) or the last line break; on to the next stop or line break
+        i = bisect.bisect_left(self.opens, span_start) - 1
+        last = stops[i] if i >= 0 and stops[i] >= span_start - LOOKBACK else -1
+        start = max(text.rfind("\n", 0, span_start), last) + 1
+        j = bisect.bisect_left(stops, span_end)
+        ends = [e for e in (text.find("\n", span_end), stops[j] + 1 if j < len(stops) else -1)
+                if e != -1]  # fmt: skip
+        end = min(ends) if ends else len(text)
+        bounds = (*_trim(text, start, end), alignment)
+        sentence = self.spans.get(bounds)
+        if sentence is None:
+            sentence = self.spans[bounds] = _span(text, *bounds)
+        self.asked[key] = sentence
+        return sentence
 
 
-def _last_stop(text: str, before: int) -> int:
-    """The last stop whose next sentence begins before `before`, within LOOKBACK characters;
-    -1 if none."""
-    stops, opens = _stops(text)
-    i = bisect.bisect_left(opens, before) - 1
-    return stops[i] if i >= 0 and stops[i] >= before - LOOKBACK else -1
-
-
-def _next_stop(text: str, after: int) -> int:
-    stops, _ = _stops(text)
-    i = bisect.bisect_left(stops, after)
-    return stops[i] + 1 if i < len(stops) else -1
+# the texts being worked on (as `fold`): a text is asked about before and after its model call,
+# with the other requests in flight (32 in the benchmarks) in between
+@lru_cache(maxsize=64)
+def _sentences(text: str) -> _Sentences:
+    return _Sentences(text)
