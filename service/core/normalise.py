@@ -37,8 +37,6 @@ class _Index:
     exact_cased: dict[str, str]  # acronym as written → code (case-sensitive)
     pattern: re.Pattern[str] | None  # matches folded names, longest first
     pattern_cased: re.Pattern[str] | None
-    words: Words  # what `pattern` matches in a whole (folded) text, found faster
-    words_cased: Words  # and `pattern_cased`
 
     def lookup(self, name: str) -> str | None:
         stripped = name.strip()
@@ -73,8 +71,7 @@ def _build(names: dict[str, str]) -> _Index:
     alternation = trie_alternation
     pattern = re.compile(rf"(?<!\w)(?:{alternation(list(exact))})(?:'s?)?(?!\w)") if exact else None
     cased_pattern = re.compile(rf"(?<!\w)(?:{alternation(list(cased))})(?!\w)") if cased else None
-    words = Words(exact, possessive=True)
-    return _Index(exact, cased, pattern, cased_pattern, words, Words(cased))
+    return _Index(exact, cased, pattern, cased_pattern)
 
 
 @lru_cache(maxsize=1)
@@ -104,6 +101,18 @@ def organization_index() -> _Index:
         for name in (*code_alias, org.name, *org.aliases):
             names.setdefault(name, org.code)
     return _build(names)
+
+
+@lru_cache(maxsize=1)
+def gazetteer_words() -> tuple[Words, Words]:
+    """The names of the three gazetteers (country, organization, city) as `Words`: the
+    folded names, matched as each index's `pattern` matches in a folded text, and the
+    acronyms, as `pattern_cased` in the text as written; one pass over a text for all three."""
+    indexes = {"country": country_index(), "organization": organization_index(),
+               "city": city_index()}  # fmt: skip
+    folded = Words({k: index.exact for k, index in indexes.items()}, possessive=True)
+    cased = Words({k: index.exact_cased for k, index in indexes.items()})
+    return folded, cased
 
 
 def country_code(name: str | None) -> str | None:

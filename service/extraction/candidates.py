@@ -27,8 +27,14 @@ from healthcoop.schemas import (
 from healthcoop.schemas.gazetteer import countries, organizations
 
 from ..core.grounding import fold, sentence_around
-from ..core.normalise import city_index, country_index, organization_index, parse_date
-from ..core.scan import Caseless, Scanner, Words, lower_pattern, lowered, word_spans
+from ..core.normalise import (
+    city_index,
+    country_index,
+    gazetteer_words,
+    organization_index,
+    parse_date,
+)
+from ..core.scan import Caseless, Scanner, lower_pattern, lowered, word_spans
 
 
 @dataclass
@@ -113,15 +119,22 @@ def _span(start: int, end: int, text: str) -> Span:
     return Span(start=start, end=end, text=text)
 
 
-def _matches(words: Words, text: str, folded: bool) -> Iterator[Span]:
-    """A gazetteer's names in the text: in its folded form (`folded`) or as written."""
-    if not folded:
-        for start, end in words.spans(text):
-            yield _span(start, end, text[start:end])
-        return
+@lru_cache(maxsize=64)  # one pass for a text's parties and places (and for its two visits)
+def _gazetteer_spans(text: str) -> tuple[dict, dict]:
+    """Where each gazetteer's names stand in the text, (start, end) by gazetteer: the folded
+    names (found in the folded text, mapped back) and the acronyms (as written)."""
+    folded_words, cased_words = gazetteer_words()
     f = fold(text)
-    for m_start, m_end in words.spans(f.text):
-        start, end = f.source_span(m_start, m_end)
+    folded = {
+        name: [f.source_span(start, end) for start, end in found]
+        for name, found in folded_words.spans(f.text).items()
+    }
+    return folded, cased_words.spans(text)
+
+
+def _matches(gazetteer: str, text: str, folded: bool) -> Iterator[Span]:
+    """A gazetteer's names in the text: in its folded form (`folded`) or as written."""
+    for start, end in _gazetteer_spans(text)[0 if folded else 1][gazetteer]:
         yield _span(start, end, text[start:end])
 
 
@@ -152,9 +165,9 @@ def find_parties(text: str) -> list[PartyCandidate]:
     found: dict[str, PartyCandidate] = {}
     taken = _Taken()
     # organizations first: "Shanghai Cooperation Organisation" must not count as China
-    for kind, index in ((PartyKind.organization, organization_index()),
-                        (PartyKind.country, country_index())):  # fmt: skip
-        spans = [*_matches(index.words, text, True), *_matches(index.words_cased, text, False)]
+    for kind, index, name in ((PartyKind.organization, organization_index(), "organization"),
+                              (PartyKind.country, country_index(), "country")):  # fmt: skip
+        spans = [*_matches(name, text, True), *_matches(name, text, False)]
         for span in sorted(spans, key=lambda s: (s.start, -s.end)):
             if taken.overlaps(span.start, span.end):
                 continue
@@ -606,7 +619,7 @@ def find_places(text: str, parties: list[PartyCandidate]) -> list[PlaceCandidate
     out: dict[str, PlaceCandidate] = {}
     index = city_index()
     orgs = [s for p in parties if p.kind is PartyKind.organization for s in p.mentions]
-    for span in _matches(index.words, text, True):
+    for span in _matches("city", text, True):
         if any(o.start <= span.start < o.end for o in orgs):
             continue  # "Shanghai" in "Shanghai Cooperation Organisation"
         code = index.lookup(span.text)
