@@ -8,7 +8,8 @@ service/, schemas/ and prompts/ of git revision `--before` (checked out into a t
 folder and imported from there), "after" with this working tree. Each column's total is
 the process CPU of an unprofiled run ÷ requests; its split is the share each library took in
 a second, sampled run (`bench/cpusplit.py`): healthcoop, instructor, openai, the HTTP client
-(httpx2, httpcore2, h11), and the rest (the event loop, thread hand-offs). The fake server's
+(httpx2, httpcore2, h11, or aiohttp under httpx2), and the rest (the event loop and the
+callbacks it runs, aiohttp's protocol among them; thread hand-offs). The fake server's
 own CPU per request is printed too: it must stay far below one core.
 """
 

@@ -26,7 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("instructor", ("/instructor/",)),
     ("openai", ("/openai/",)),
-    ("HTTP client", ("/httpx2/", "/httpcore2/", "/h11/")),
+    # httpx2's own transport, or aiohttp under it (llm/aio.py: the service and bulk runs)
+    (
+        "HTTP client",
+        ("/httpx2/", "/httpcore2/", "/h11/", "/aiohttp/", "/yarl/", "/multidict/", "/llm/aio.py"),
+    ),  # fmt: skip
     ("healthcoop", ("/service/", "/schemas/", "/prompts/", "/healthcoop/")),
 ]
 OTHER = "event loop, threads, other"
