@@ -109,18 +109,15 @@ CASE_ALPHABET = [
     *"12 2024 3rd 2024-05-01 of Sept. mAY".split(),  # dates
     *"\u017f\u0131\u0130\u212a\u00e9\u00c9",
 ]
+# those words, each in lower, upper or title case
+MIXED_CASE_TEXT = st.lists(
+    st.sampled_from(CASE_ALPHABET).flatmap(lambda w: st.sampled_from([w, w.upper(), w.title()])),
+    max_size=25,
+).map(" ".join)
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    st.lists(
-        st.sampled_from(CASE_ALPHABET).flatmap(
-            lambda w: st.sampled_from([w, w.upper(), w.title()])
-        ),
-        max_size=25,
-    ).map(" ".join),
-    st.sampled_from(CASELESS),
-)
+@given(MIXED_CASE_TEXT, st.sampled_from(CASELESS))
 def test_caseless_search_finds_what_ignorecase_finds(text, caseless):
     mine, theirs = caseless.search(text), caseless.pattern.search(text)
     assert (mine is None) == (theirs is None)
@@ -129,15 +126,7 @@ def test_caseless_search_finds_what_ignorecase_finds(text, caseless):
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    st.lists(
-        st.sampled_from(CASE_ALPHABET).flatmap(
-            lambda w: st.sampled_from([w, w.upper(), w.title()])
-        ),
-        max_size=25,
-    ).map(" ".join),
-    st.sampled_from(CASELESS),
-)
+@given(MIXED_CASE_TEXT, st.sampled_from(CASELESS))
 def test_caseless_finditer_finds_what_ignorecase_finds(text, caseless):
     assert [m.span() for m in caseless.finditer(text)] == [
         m.span() for m in caseless.pattern.finditer(text)
