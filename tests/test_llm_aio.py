@@ -73,8 +73,9 @@ async def test_aiohttp_ends_every_fault_as_httpx2_does(faults):
     assert SECRET not in repr(outcomes[1])
 
 
-async def test_a_refused_connection_is_a_connection_error_not_a_timeout():
-    url = f"http://127.0.0.1:{free_port()}/v1"
+@pytest.mark.parametrize("scheme", ["http", "https"])  # https: a verifying TLS context is built
+async def test_a_refused_connection_is_a_connection_error_not_a_timeout(scheme):
+    url = f"{scheme}://127.0.0.1:{free_port()}/v1"
     ours, theirs = await _outcome(_llm(url, True)), await _outcome(_llm(url, False))
     assert ours == theirs and ours[2] == "connection"
     assert "healthcoop serve-model" in ours[-1]

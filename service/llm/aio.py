@@ -65,7 +65,9 @@ class AiohttpTransport(httpx2.AsyncBaseTransport):
             connector = aiohttp.TCPConnector(
                 limit=self._limit,
                 keepalive_timeout=self._keepalive if self._keepalive is not None else 15.0,
-                ssl=None if self._verify else False,  # None: aiohttp's default, verified TLS
+                # verified TLS with httpx2's own context (its CA bundle, SSL_CERT_FILE), as
+                # its transport would; a plain-HTTP endpoint (the embedded one) needs none
+                ssl=httpx2.create_ssl_context() if self._verify else False,
             )
             # no cookies (an API client), no proxy variables read (as httpx2's transport)
             session = aiohttp.ClientSession(
