@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 try:  # the parser of the re module (Python ≥ 3.11), else its older name
     from re import _constants as _c  # type: ignore[attr-defined]
@@ -150,27 +151,15 @@ class Scanner:
                 continue
             for b in found:
                 self.index.setdefault(b, []).append(i)
-        # the beginnings in one Aho-Corasick automaton (pyahocorasick): one pass in C over
-        # the text finds them all; those at the start of a word are kept
-        import ahocorasick
-
-        self.automaton = ahocorasick.Automaton()
-        for b, ids in self.index.items():
-            self.automaton.add_word(b, (len(b), tuple(ids)))
-        self.empty = not self.index
-        if not self.empty:
-            self.automaton.make_automaton()
+        # the beginnings in one Aho-Corasick automaton: one pass in C over the text
+        self.automaton = _automaton({b: tuple(ids) for b, ids in self.index.items()})
 
     def starts(self, text: str) -> list[list[int]]:
         """For each pattern, the word starts of `text` where a match may begin (ascending)."""
         where: list[list[int]] = [[] for _ in self.patterns]
-        if self.empty:
-            return where
         hits: dict[int, set[int]] = {}  # word start → the patterns a beginning there names
-        for last, (length, ids) in self.automaton.iter(text):
-            p = last + 1 - length
-            if p == 0 or not _is_word_char(text[p - 1]):
-                hits.setdefault(p, set()).update(ids)
+        for p, _, ids in _at_word_starts(self.automaton, text):
+            hits.setdefault(p, set()).update(ids)
         for p in sorted(hits):
             for i in hits[p]:
                 where[i].append(p)
@@ -197,6 +186,31 @@ class Scanner:
 
 def _is_word_char(c: str) -> bool:
     return c.isalnum() or c == "_"  # what \w matches in a str pattern
+
+
+def _automaton(keys: dict[str, Any]) -> Any:
+    """An Aho-Corasick automaton (pyahocorasick) of `keys`, each found with (its length, its
+    value); None if there are none."""
+    import ahocorasick
+
+    if not keys:
+        return None
+    automaton = ahocorasick.Automaton()
+    for key, value in keys.items():
+        automaton.add_word(key, (len(key), value))
+    automaton.make_automaton()
+    return automaton
+
+
+def _at_word_starts(automaton: Any, text: str) -> Iterator[tuple[int, int, Any]]:
+    """(start, end, value) of every key of `automaton` in `text` that starts a word (follows
+    no word character: a pattern's `(?<!\\w)`), found in one pass in C."""
+    if automaton is None:
+        return
+    for last, (length, value) in automaton.iter(text):
+        start = last + 1 - length
+        if start == 0 or not _is_word_char(text[start - 1]):
+            yield start, last + 1, value
 
 
 def word_spans(text: str, word: str) -> Iterator[tuple[int, int]]:
@@ -231,8 +245,6 @@ class Words:
     then on from the match's end."""
 
     def __init__(self, lists: dict[str, Iterable[str]], *, possessive: bool = False) -> None:
-        import ahocorasick
-
         self.possessive = possessive
         self.names = list(lists)
         owners: dict[str, list[str]] = {}  # word → the lists that hold it
@@ -240,12 +252,7 @@ class Words:
             for word in words:
                 if word and name not in owners.setdefault(word, []):
                     owners[word].append(name)
-        self.automaton = ahocorasick.Automaton()
-        for word, names in owners.items():
-            self.automaton.add_word(word, (len(word), tuple(names)))
-        self.empty = not owners
-        if not self.empty:
-            self.automaton.make_automaton()
+        self.automaton = _automaton({word: tuple(names) for word, names in owners.items()})
 
     def _end(self, text: str, end: int) -> int | None:
         """Where a match whose word ends at `end` ends, or None if none may end there."""
@@ -263,18 +270,18 @@ class Words:
 
     def spans(self, text: str) -> dict[str, list[tuple[int, int]]]:
         """Each list's matches in `text`."""
+        # per list: word start → the ends of the list's words that start there
         ends: dict[str, dict[int, list[int]]] = {name: {} for name in self.names}
-        if not self.empty:
-            for last, (length, names) in self.automaton.iter(text):
-                for name in names:  # start → the ends of the list's words that start there
-                    ends[name].setdefault(last + 1 - length, []).append(last + 1)
+        for start, end, names in _at_word_starts(self.automaton, text):
+            for name in names:
+                ends[name].setdefault(start, []).append(end)
         return {name: self._choose(text, found) for name, found in ends.items()}
 
     def _choose(self, text: str, ends: dict[int, list[int]]) -> list[tuple[int, int]]:
         out: list[tuple[int, int]] = []
         done = 0
         for start in sorted(ends):
-            if start < done or (start and _is_word_char(text[start - 1])):
+            if start < done:
                 continue
             for end in sorted(ends[start], reverse=True):
                 found = self._end(text, end)
