@@ -25,7 +25,8 @@ import weakref
 import aiohttp
 import httpx2
 
-# aiohttp's errors, most specific first, and the httpx2 error each stands for
+# aiohttp's errors, most specific first, and the httpx2 error each stands for (any other:
+# NetworkError)
 _ERRORS: tuple[tuple[type[BaseException], type[httpx2.TransportError]], ...] = (
     (aiohttp.ConnectionTimeoutError, httpx2.ConnectTimeout),
     (aiohttp.SocketTimeoutError, httpx2.ReadTimeout),
@@ -36,7 +37,6 @@ _ERRORS: tuple[tuple[type[BaseException], type[httpx2.TransportError]], ...] = (
     (aiohttp.ClientPayloadError, httpx2.RemoteProtocolError),  # a body cut short, as httpcore
     (aiohttp.InvalidURL, httpx2.UnsupportedProtocol),
     (aiohttp.ClientOSError, httpx2.ReadError),
-    (aiohttp.ClientError, httpx2.NetworkError),
 )
 
 
