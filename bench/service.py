@@ -300,12 +300,12 @@ def main() -> None:
         f"{'p50 ms':>7} {'p99 ms':>7} {'service CPU ms/req':>19} {'fake CPU ms/req':>16}", end=" "
     )
     print(f"{'load CPU ms/req':>16}")
+    checkout = tempfile.TemporaryDirectory(prefix="healthcoop-before-")  # --before's package
     try:
         wait_for(f"{fake_url}/models")
         codes: list[tuple[str, Path | None]] = [("now", None)]
         if args.before:
-            tmp = Path(tempfile.mkdtemp(prefix="healthcoop-before-"))
-            codes.insert(0, (args.before, before_path(args.before, tmp)))
+            codes.insert(0, (args.before, before_path(args.before, Path(checkout.name))))
         rows = itertools.product(args.workers, args.concurrency, range(args.repeat), codes)
         ratios: dict[tuple[int, int, str], list[float]] = {}
         for workers, concurrency, run, (code, path) in rows:
@@ -351,6 +351,7 @@ def main() -> None:
     finally:
         fake.terminate()
         fake.join(10)
+        checkout.cleanup()
 
 
 if __name__ == "__main__":
